@@ -1,0 +1,78 @@
+# Skiplock — one command surface for people, pre-commit and CI.  `make help` lists targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PY ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+export PATH := $(CURDIR)/tools/bin:$(PATH)
+PORT ?= 8080
+STAMP := $(VENV)/.installed
+
+-include mk/frontend.mk
+-include mk/k8s.mk
+-include mk/cluster.mk
+
+.PHONY: help install run test test-py check fmt lint types imports clean bench
+
+help: ## Show this help
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sort | \
+	  awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -d $(VENV) || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q -U pip setuptools wheel
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev,operator,bench]'
+	@touch $(STAMP)
+
+install: $(STAMP) ## Create .venv and install the engine with its dev tools (pinned)
+
+run: install ## Start the engine embedded on http://127.0.0.1:$(PORT) and print an admin key
+	@mkdir -p .skiplock
+	@$(MAKE) --no-print-directory -s dashboard-if-missing
+	@test -s .skiplock/admin-key || \
+	  SKIPLOCK_DATABASE_URL=$${SKIPLOCK_DATABASE_URL:-sqlite:///.skiplock/skiplock.db} \
+	  $(BIN)/skiplock admin-key create --name make-run | tail -1 > .skiplock/admin-key
+	@echo "Skiplock is starting on http://127.0.0.1:$(PORT)"
+	@echo "Admin key (also in .skiplock/admin-key): $$(cat .skiplock/admin-key)"
+	@SKIPLOCK_DATABASE_URL=$${SKIPLOCK_DATABASE_URL:-sqlite:///.skiplock/skiplock.db} \
+	  SKIPLOCK_ADMIN_KEY=$$(cat .skiplock/admin-key) SKIPLOCK_PORT=$(PORT) \
+	  exec $(BIN)/skiplock serve
+
+dashboard-if-missing:
+	@if [ ! -f engine/web/static/index.html ] && grep -q '^frontend-build:' mk/frontend.mk 2>/dev/null; then \
+	  if command -v npm >/dev/null; then $(MAKE) --no-print-directory frontend-build; \
+	  else echo "npm not found: the dashboard is not built (the API works without it)"; fi; fi
+
+test: install ## Run every test suite against real MariaDB, Redis and SQLite
+	$(BIN)/python -m tests.services --check
+	$(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	@$(MAKE) --no-print-directory test-extra
+
+test-extra:
+	@if grep -q '^frontend-test:' mk/frontend.mk 2>/dev/null; then $(MAKE) --no-print-directory frontend-test e2e; fi
+
+test-py: install ## Run only the Python test suites
+	$(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+check: install lint types imports ## ruff, mypy --strict, import-linter and the unit tests
+	$(BIN)/pytest -q -p no:cacheprovider tests/unit
+
+lint:
+	$(BIN)/ruff check engine operator tests bench
+	$(BIN)/ruff format --check engine operator tests bench
+
+types:
+	$(BIN)/mypy
+
+imports:
+	$(BIN)/lint-imports
+
+fmt: install ## Format and auto-fix the code
+	$(BIN)/ruff format engine operator tests bench
+	$(BIN)/ruff check --fix engine operator tests bench
+
+bench: install ## Run the benchmarks (python -m bench --help for scenarios)
+	$(BIN)/python -m bench --help
+
+clean: ## Remove the virtualenv, caches and local state
+	rm -rf $(VENV) .skiplock .mypy_cache .ruff_cache .pytest_cache build *.egg-info

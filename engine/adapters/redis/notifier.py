@@ -1,0 +1,61 @@
+"""Wake-ups over Redis pub/sub: an instance that commits new ready work publishes one
+message; every instance's listener wakes its producer. Delivery is best-effort: the
+producer's jittered polling covers a lost message."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from redis.asyncio import Redis
+
+log = logging.getLogger("skiplock.redis")
+
+
+class RedisNotifier:
+    def __init__(self, client: Redis, *, prefix: str) -> None:
+        self._client = client
+        self._channel = f"{prefix}:wake"
+        self._woken = asyncio.Event()
+        self._listener: asyncio.Task[None] | None = None
+        self._closed = False
+
+    async def notify(self) -> None:
+        await self._client.publish(self._channel, b"1")
+
+    def _ensure_listener(self) -> None:
+        if self._listener is None or self._listener.done():
+            self._listener = asyncio.create_task(self._listen(), name="redis-wake-listener")
+
+    async def _listen(self) -> None:
+        while not self._closed:
+            try:
+                async with self._client.pubsub(ignore_subscribe_messages=True) as pubsub:
+                    await pubsub.subscribe(self._channel)
+                    while not self._closed:
+                        message = await pubsub.get_message(timeout=1.0)
+                        if message is not None:
+                            self._woken.set()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # Redis restarting: resubscribe shortly
+                log.warning("wake-up subscription lost (%s); resubscribing", exc)
+                await asyncio.sleep(1.0)
+
+    async def wait(self, timeout_s: float) -> bool:
+        self._ensure_listener()
+        try:
+            await asyncio.wait_for(self._woken.wait(), timeout=timeout_s)
+        except TimeoutError:
+            return False
+        self._woken.clear()
+        return True
+
+    async def close(self) -> None:
+        self._closed = True
+        self._woken.set()
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._listener

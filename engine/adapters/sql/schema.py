@@ -1,0 +1,205 @@
+"""Tables, indexes and versioned migrations.
+
+Terminal tasks stay in ``tasks`` until the cleaner prunes them; every hot query leads
+with columns that exclude them (``state``), so they never slow the claim."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    insert,
+    select,
+)
+from sqlalchemy.dialects import mysql
+from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.types import TypeDecorator
+
+from engine.domain.models import TenantState
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY, MySQL wants BIGINT for the queue.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+LongText = Text().with_variant(mysql.MEDIUMTEXT(), "mysql")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores naive UTC with microseconds; hands back UTC-aware datetimes."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        if dialect.name == "mysql":
+            return dialect.type_descriptor(mysql.DATETIME(fsp=6))
+        return dialect.type_descriptor(DateTime())
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not accepted; pass UTC-aware values")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC)
+
+
+class JSONText(TypeDecorator[Any]):
+    """JSON serialised to text, so both dialects store it the same way."""
+
+    impl = LongText
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
+        if value is None:
+            return None
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        return json.loads(value)
+
+
+metadata = MetaData()
+
+schema_version = Table(
+    "skiplock_schema",
+    metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("name", String(128), nullable=False),
+    Column("applied_at", UTCDateTime, nullable=False),
+)
+
+tenants = Table(
+    "tenants",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("weight", Integer, nullable=False, default=1),
+    Column("state", String(16), nullable=False),
+    Column("rate_limit_cost", Integer, nullable=True),
+    Column("rate_limit_window_s", Integer, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    mysql_engine="InnoDB",
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("prefix", String(32), nullable=False, unique=True),
+    Column("secret_hash", String(64), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("tenant_id", BigInteger, nullable=True),
+    Column("name", String(128), nullable=False, default=""),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime, nullable=True),
+    mysql_engine="InnoDB",
+)
+
+tasks = Table(
+    "tasks",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("tenant_id", BigInteger, nullable=False),
+    Column("type", String(128), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("priority", SmallInteger, nullable=False, default=0),
+    Column("cost", Integer, nullable=False, default=1),
+    # ``attempt`` counts claims and is the fencing token: it only ever grows.
+    # ``attempt_base`` moves up when an attempt must not be charged (graceful release,
+    # manual requeue), so the attempts used are ``attempt - attempt_base``.
+    Column("attempt", Integer, nullable=False, default=0),
+    Column("attempt_base", Integer, nullable=False, default=0),
+    Column("max_attempts", Integer, nullable=False),
+    Column("timeout_s", Float, nullable=False),
+    Column("payload", JSONText, nullable=True),
+    Column("result", JSONText, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("idempotency_key", String(128), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("run_at", UTCDateTime, nullable=False),
+    Column("started_at", UTCDateTime, nullable=True),
+    Column("finished_at", UTCDateTime, nullable=True),
+    Column("lease_owner", String(160), nullable=True),
+    Column("lease_expires_at", UTCDateTime, nullable=True),
+    UniqueConstraint("tenant_id", "idempotency_key", name="ux_tasks_idempotency"),
+    mysql_engine="InnoDB",
+)
+
+# The claim: WHERE tenant_id=? AND state=? ORDER BY priority DESC, id — equality prefix,
+# then exactly the ORDER BY, so InnoDB reads (and locks) only the rows it returns.
+Index("ix_tasks_claim", tasks.c.tenant_id, tasks.c.state, tasks.c.priority.desc(), tasks.c.id)
+# Depth by tenant and state, tenants with ready work, oldest queued age.
+Index("ix_tasks_state_tenant", tasks.c.state, tasks.c.tenant_id, tasks.c.run_at)
+# The promoter: due scheduled/retrying tasks.
+Index("ix_tasks_due", tasks.c.state, tasks.c.run_at)
+# The rescuer: expired leases (only running tasks hold one).
+Index("ix_tasks_lease", tasks.c.lease_expires_at)
+# Listing newest first, by state or by tenant.
+Index("ix_tasks_state_id", tasks.c.state, tasks.c.id)
+Index("ix_tasks_tenant_id", tasks.c.tenant_id, tasks.c.id)
+# The cleaner and the analytics windows.
+Index("ix_tasks_finished", tasks.c.finished_at)
+
+task_attempts = Table(
+    "task_attempts",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("task_id", BigInteger, nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("worker", String(160), nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime, nullable=True),
+    Column("outcome", String(16), nullable=True),
+    Column("error", Text, nullable=True),
+    UniqueConstraint("task_id", "attempt", name="ux_task_attempts"),
+    mysql_engine="InnoDB",
+)
+
+DEFAULT_TENANT = "default"
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    apply: Callable[[Connection], None]
+
+
+def _v1_initial(conn: Connection) -> None:
+    for table in (tenants, api_keys, tasks, task_attempts):
+        table.create(conn, checkfirst=True)
+    exists = conn.execute(select(tenants.c.id).where(tenants.c.name == DEFAULT_TENANT)).first()
+    if exists is None:
+        conn.execute(
+            insert(tenants).values(
+                name=DEFAULT_TENANT,
+                weight=1,
+                state=TenantState.ACTIVE.value,
+                created_at=datetime.now(UTC),
+            )
+        )
+
+
+MIGRATIONS: tuple[Migration, ...] = (Migration(1, "initial schema", _v1_initial),)
+LATEST_VERSION = MIGRATIONS[-1].version

@@ -1,0 +1,185 @@
+"""Tenants and API keys."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.engine import Connection, Row
+from sqlalchemy.exc import IntegrityError
+
+from engine.adapters.sql.base import SqlBase
+from engine.adapters.sql.schema import api_keys, tenants
+from engine.domain.errors import Conflict, NotFound
+from engine.domain.models import ApiKeyInfo, RateLimit, Role, Tenant, TenantState
+from engine.ports import StoredKey
+
+
+def _tenant(row: Row[Any]) -> Tenant:
+    limit = None
+    if row.rate_limit_cost is not None and row.rate_limit_window_s is not None:
+        limit = RateLimit(cost=int(row.rate_limit_cost), window_s=int(row.rate_limit_window_s))
+    return Tenant(
+        id=int(row.id),
+        name=str(row.name),
+        weight=int(row.weight),
+        state=TenantState(row.state),
+        rate_limit=limit,
+        created_at=row.created_at,
+    )
+
+
+class TenantOps(SqlBase):
+    def create_tenant(
+        self, name: str, *, weight: int, rate_limit: RateLimit | None, now: datetime
+    ) -> Tenant:
+        def work(conn: Connection) -> Tenant:
+            try:
+                conn.execute(
+                    insert(tenants).values(
+                        name=name,
+                        weight=weight,
+                        state=TenantState.ACTIVE.value,
+                        rate_limit_cost=rate_limit.cost if rate_limit else None,
+                        rate_limit_window_s=rate_limit.window_s if rate_limit else None,
+                        created_at=now,
+                    )
+                )
+            except IntegrityError as exc:
+                raise Conflict(f"tenant {name!r} already exists") from exc
+            return self._get_tenant(conn, name=name)
+
+        return self.tx(work)
+
+    def _get_tenant(
+        self, conn: Connection, *, tenant_id: int | None = None, name: str | None = None
+    ) -> Tenant:
+        query = select(tenants)
+        if tenant_id is not None:
+            query = query.where(tenants.c.id == tenant_id)
+        elif name is not None:
+            query = query.where(tenants.c.name == name)
+        else:
+            raise ValueError("pass tenant_id or name")
+        row = conn.execute(query).first()
+        if row is None:
+            raise NotFound(f"tenant {name if name is not None else tenant_id!r} does not exist")
+        return _tenant(row)
+
+    def get_tenant(self, *, tenant_id: int | None = None, name: str | None = None) -> Tenant:
+        return self.tx(lambda c: self._get_tenant(c, tenant_id=tenant_id, name=name), write=False)
+
+    def list_tenants(self) -> list[Tenant]:
+        def work(conn: Connection) -> list[Tenant]:
+            return [_tenant(r) for r in conn.execute(select(tenants).order_by(tenants.c.name))]
+
+        return self.tx(work, write=False)
+
+    def update_tenant(
+        self,
+        tenant_id: int,
+        *,
+        weight: int | None = None,
+        rate_limit: RateLimit | None = None,
+        clear_rate_limit: bool = False,
+        state: TenantState | None = None,
+    ) -> Tenant:
+        values: dict[str, Any] = {}
+        if weight is not None:
+            values["weight"] = weight
+        if rate_limit is not None:
+            values["rate_limit_cost"] = rate_limit.cost
+            values["rate_limit_window_s"] = rate_limit.window_s
+        elif clear_rate_limit:
+            values["rate_limit_cost"] = None
+            values["rate_limit_window_s"] = None
+        if state is not None:
+            values["state"] = state.value
+
+        def work(conn: Connection) -> Tenant:
+            if values:
+                done = conn.execute(update(tenants).where(tenants.c.id == tenant_id).values(values))
+                if done.rowcount == 0:
+                    raise NotFound(f"tenant {tenant_id} does not exist")
+            return self._get_tenant(conn, tenant_id=tenant_id)
+
+        return self.tx(work)
+
+    # --- keys ----------------------------------------------------------------------------
+    def _key_info(self, conn: Connection, row: Row[Any]) -> ApiKeyInfo:
+        tenant = None if row.tenant_id is None else self.tenant_name(conn, int(row.tenant_id))
+        return ApiKeyInfo(
+            id=int(row.id),
+            prefix=str(row.prefix),
+            role=Role(row.role),
+            tenant=tenant,
+            name=str(row.name),
+            created_at=row.created_at,
+            revoked_at=row.revoked_at,
+        )
+
+    def create_api_key(
+        self,
+        *,
+        role: Role,
+        tenant_id: int | None,
+        name: str,
+        prefix: str,
+        secret_hash: str,
+        now: datetime,
+    ) -> ApiKeyInfo:
+        def work(conn: Connection) -> ApiKeyInfo:
+            try:
+                conn.execute(
+                    insert(api_keys).values(
+                        prefix=prefix,
+                        secret_hash=secret_hash,
+                        role=role.value,
+                        tenant_id=tenant_id,
+                        name=name,
+                        created_at=now,
+                    )
+                )
+            except IntegrityError as exc:
+                raise Conflict(f"an API key with prefix {prefix!r} already exists") from exc
+            row = conn.execute(select(api_keys).where(api_keys.c.prefix == prefix)).one()
+            return self._key_info(conn, row)
+
+        return self.tx(work)
+
+    def find_api_key(self, prefix: str) -> StoredKey | None:
+        def work(conn: Connection) -> StoredKey | None:
+            row = conn.execute(select(api_keys).where(api_keys.c.prefix == prefix)).first()
+            if row is None:
+                return None
+            return StoredKey(
+                info=self._key_info(conn, row),
+                tenant_id=None if row.tenant_id is None else int(row.tenant_id),
+                secret_hash=str(row.secret_hash),
+            )
+
+        return self.tx(work, write=False)
+
+    def list_api_keys(self, *, tenant_id: int | None = None) -> list[ApiKeyInfo]:
+        def work(conn: Connection) -> list[ApiKeyInfo]:
+            query = select(api_keys).order_by(api_keys.c.id)
+            if tenant_id is not None:
+                query = query.where(api_keys.c.tenant_id == tenant_id)
+            return [self._key_info(conn, r) for r in conn.execute(query)]
+
+        return self.tx(work, write=False)
+
+    def revoke_api_key(self, key_id: int, *, now: datetime) -> ApiKeyInfo:
+        def work(conn: Connection) -> ApiKeyInfo:
+            conn.execute(
+                update(api_keys)
+                .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
+                .values(revoked_at=now)
+            )
+            row = conn.execute(select(api_keys).where(api_keys.c.id == key_id)).first()
+            if row is None:
+                raise NotFound(f"API key {key_id} does not exist")
+            return self._key_info(conn, row)
+
+        return self.tx(work)

@@ -1,0 +1,356 @@
+"""The worker path (claim, heartbeat, complete, release) and the maintenance scans.
+
+Every write about a running task is fenced: it first locks the rows it is about and keeps
+only those still ``running`` with the attempt (and, for heartbeats, the owner) it holds."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, delete, exists, insert, select, update
+from sqlalchemy.engine import Connection
+
+from engine.adapters.sql.base import SqlBase
+from engine.adapters.sql.queries import query
+from engine.adapters.sql.schema import task_attempts, tasks, tenants
+from engine.domain import states
+from engine.domain.models import Claimed, Completion, Outcome, TenantState
+from engine.domain.states import TaskState, Transition
+from engine.ports import Lease, ReadyTenant, Rescued
+
+RUNNING = TaskState.RUNNING.value
+QUEUED = TaskState.QUEUED.value
+
+
+class WorkerOps(SqlBase):
+    def ready_tenants(self) -> list[ReadyTenant]:
+        has_ready = exists().where(tasks.c.tenant_id == tenants.c.id, tasks.c.state == QUEUED)
+        stmt = select(tenants.c.id, tenants.c.weight).where(
+            tenants.c.state != TenantState.PAUSED.value, has_ready
+        )
+
+        def work(conn: Connection) -> list[ReadyTenant]:
+            return [ReadyTenant(int(r.id), int(r.weight)) for r in conn.execute(stmt)]
+
+        return self.tx(work, write=False)
+
+    # --- claim ---------------------------------------------------------------------------
+    def claim(
+        self,
+        grants: dict[int, int],
+        *,
+        worker: str,
+        now: datetime,
+        lease_until: datetime,
+    ) -> list[Claimed]:
+        grants = {t: n for t, n in grants.items() if n > 0}
+        if not grants:
+            return []
+
+        def work(conn: Connection) -> list[Claimed]:
+            ids = self._claim_ids(conn, grants, worker=worker, now=now, lease_until=lease_until)
+            if not ids:
+                return []
+            rows = conn.execute(
+                select(
+                    tasks.c.id,
+                    tasks.c.tenant_id,
+                    tasks.c.type,
+                    tasks.c.payload,
+                    tasks.c.attempt,
+                    tasks.c.attempt_base,
+                    tasks.c.max_attempts,
+                    tasks.c.timeout_s,
+                    tasks.c.cost,
+                    tasks.c.created_at,
+                    tasks.c.run_at,
+                )
+                .where(tasks.c.id.in_(ids))
+                .order_by(tasks.c.id)
+            ).all()
+            conn.execute(
+                insert(task_attempts),
+                [
+                    {"task_id": r.id, "attempt": r.attempt, "worker": worker, "started_at": now}
+                    for r in rows
+                ],
+            )
+            names = self.tenant_names(conn, {int(r.tenant_id) for r in rows})
+            return [
+                Claimed(
+                    id=int(r.id),
+                    tenant_id=int(r.tenant_id),
+                    tenant=names[int(r.tenant_id)],
+                    type=str(r.type),
+                    payload=r.payload,
+                    attempt=int(r.attempt),
+                    attempt_base=int(r.attempt_base),
+                    max_attempts=int(r.max_attempts),
+                    timeout_s=float(r.timeout_s),
+                    cost=int(r.cost),
+                    created_at=r.created_at,
+                    run_at=r.run_at,
+                    started_at=now,
+                )
+                for r in rows
+            ]
+
+        return self.tx(work)
+
+    def _claim_ids(
+        self,
+        conn: Connection,
+        grants: dict[int, int],
+        *,
+        worker: str,
+        now: datetime,
+        lease_until: datetime,
+    ) -> list[int]:
+        if not self.is_mysql:
+            claim = query(self.dialect_file, "claim_update")
+            ids: list[int] = []
+            for tenant_id, n in grants.items():
+                ids += [
+                    int(r.id)
+                    for r in conn.execute(
+                        claim,
+                        {
+                            "tenant_id": tenant_id,
+                            "n": n,
+                            "queued": QUEUED,
+                            "running": RUNNING,
+                            "worker": worker,
+                            "now": now,
+                            "lease_until": lease_until,
+                        },
+                    )
+                ]
+            return ids
+        select_ids = query(self.dialect_file, "claim_select")
+        ids = []
+        for tenant_id, n in grants.items():
+            params = {"tenant_id": tenant_id, "n": n, "queued": QUEUED}
+            ids += [int(r.id) for r in conn.execute(select_ids, params)]
+        if ids:
+            conn.execute(
+                update(tasks)
+                .where(tasks.c.id.in_(ids))
+                .values(
+                    state=states.apply(Transition.CLAIM, TaskState.QUEUED).value,
+                    attempt=tasks.c.attempt + 1,
+                    lease_owner=worker,
+                    lease_expires_at=lease_until,
+                    started_at=now,
+                )
+            )
+        return ids
+
+    # --- fenced writes -------------------------------------------------------------------
+    def _lock_running(self, conn: Connection, ids: list[int]) -> dict[int, tuple[int, str | None]]:
+        stmt = query(self.dialect_file, "lock_running", expanding=("ids",))
+        rows = conn.execute(stmt, {"ids": ids, "running": RUNNING})
+        return {int(r.id): (int(r.attempt), r.lease_owner) for r in rows}
+
+    def heartbeat(self, leases: Sequence[Lease], *, worker: str, lease_until: datetime) -> set[int]:
+        if not leases:
+            return set()
+
+        def work(conn: Connection) -> set[int]:
+            held = self._lock_running(conn, [lease.task_id for lease in leases])
+            alive = [
+                lease.task_id
+                for lease in leases
+                if held.get(lease.task_id) == (lease.attempt, worker)
+            ]
+            if alive:
+                conn.execute(
+                    update(tasks).where(tasks.c.id.in_(alive)).values(lease_expires_at=lease_until)
+                )
+            return {lease.task_id for lease in leases} - set(alive)
+
+        return self.tx(work)
+
+    def complete(self, completions: Sequence[Completion]) -> list[Completion]:
+        if not completions:
+            return []
+
+        def work(conn: Connection) -> list[Completion]:
+            held = self._lock_running(conn, [c.task_id for c in completions])
+            accepted = [c for c in completions if held.get(c.task_id, (None,))[0] == c.attempt]
+            if not accepted:
+                return []
+            conn.execute(
+                update(tasks)
+                .where(tasks.c.id == bindparam("b_id"))
+                .values(
+                    state=bindparam("b_state"),
+                    result=bindparam("b_result", type_=tasks.c.result.type),
+                    last_error=bindparam("b_error"),
+                    finished_at=bindparam("b_finished", type_=tasks.c.finished_at.type),
+                    run_at=bindparam("b_run_at", type_=tasks.c.run_at.type),
+                    lease_owner=None,
+                    lease_expires_at=None,
+                ),
+                [self._completion_values(c) for c in accepted],
+            )
+            conn.execute(
+                update(task_attempts)
+                .where(
+                    task_attempts.c.task_id == bindparam("b_id"),
+                    task_attempts.c.attempt == bindparam("b_attempt"),
+                )
+                .values(
+                    finished_at=bindparam("b_at", type_=task_attempts.c.finished_at.type),
+                    outcome=bindparam("b_outcome"),
+                    error=bindparam("b_error"),
+                ),
+                [
+                    {
+                        "b_id": c.task_id,
+                        "b_attempt": c.attempt,
+                        "b_at": c.finished_at,
+                        "b_outcome": c.outcome.value,
+                        "b_error": c.error,
+                    }
+                    for c in accepted
+                ],
+            )
+            return accepted
+
+        return self.tx(work)
+
+    @staticmethod
+    def _completion_values(c: Completion) -> dict[str, Any]:
+        to = states.apply(c.transition, TaskState.RUNNING)
+        retrying = c.transition is Transition.FAIL_RETRY
+        if retrying and c.retry_at is None:
+            raise ValueError("a retry needs retry_at")
+        return {
+            "b_id": c.task_id,
+            "b_state": to.value,
+            "b_result": c.result if to is TaskState.SUCCEEDED else None,
+            "b_error": c.error,
+            "b_finished": None if retrying else c.finished_at,
+            "b_run_at": c.retry_at if retrying else c.finished_at,
+        }
+
+    def release(self, leases: Sequence[Lease], *, now: datetime) -> list[int]:
+        if not leases:
+            return []
+
+        def work(conn: Connection) -> list[int]:
+            held = self._lock_running(conn, [lease.task_id for lease in leases])
+            ids = [x.task_id for x in leases if held.get(x.task_id, (None,))[0] == x.attempt]
+            if not ids:
+                return []
+            # Not charged: the attempt counter (the fence) still grows, the budget base
+            # moves with it.
+            conn.execute(
+                update(tasks)
+                .where(tasks.c.id.in_(ids))
+                .values(
+                    state=states.apply(Transition.RELEASE, TaskState.RUNNING).value,
+                    attempt_base=tasks.c.attempt_base + 1,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    started_at=None,
+                    run_at=now,
+                )
+            )
+            for lease in leases:
+                if lease.task_id in ids:
+                    conn.execute(
+                        update(task_attempts)
+                        .where(
+                            task_attempts.c.task_id == lease.task_id,
+                            task_attempts.c.attempt == lease.attempt,
+                        )
+                        .values(finished_at=now, outcome=Outcome.RELEASED.value)
+                    )
+            return ids
+
+        return self.tx(work)
+
+    # --- maintenance ---------------------------------------------------------------------
+    def promote_due(self, *, now: datetime, limit: int) -> list[tuple[int, int]]:
+        due = query(self.dialect_file, "due_select")
+
+        def work(conn: Connection) -> list[tuple[int, int]]:
+            found: list[tuple[int, int]] = []
+            for source in (TaskState.SCHEDULED, TaskState.RETRYING):
+                rows = conn.execute(due, {"state": source.value, "now": now, "n": limit})
+                batch = [(int(r.id), int(r.tenant_id)) for r in rows]
+                if batch:
+                    conn.execute(
+                        update(tasks)
+                        .where(tasks.c.id.in_([i for i, _ in batch]), tasks.c.state == source.value)
+                        .values(state=states.apply(Transition.PROMOTE, source).value)
+                    )
+                found += batch
+            return found
+
+        return self.tx(work)
+
+    def rescue_expired(
+        self, *, now: datetime, limit: int, retry_at: datetime, owner_prefix: str | None = None
+    ) -> list[Rescued]:
+        if owner_prefix is None:
+            stmt = query(self.dialect_file, "expired_select")
+            params: dict[str, Any] = {"now": now, "running": RUNNING, "n": limit}
+        else:
+            stmt = query(self.dialect_file, "owned_select")
+            me = owner_prefix
+            prefix = owner_prefix.rsplit(":", 1)[0] + ":%"
+            params = {"prefix": prefix, "me": me, "running": RUNNING, "n": limit}
+
+        def work(conn: Connection) -> list[Rescued]:
+            out: list[Rescued] = []
+            for r in conn.execute(stmt, params).all():
+                transition = states.after_rescue(
+                    attempt=int(r.attempt),
+                    attempt_base=int(r.attempt_base),
+                    max_attempts=int(r.max_attempts),
+                )
+                to = states.apply(transition, TaskState.RUNNING)
+                dead = to is TaskState.DEAD
+                conn.execute(
+                    update(tasks)
+                    .where(
+                        tasks.c.id == r.id, tasks.c.attempt == r.attempt, tasks.c.state == RUNNING
+                    )
+                    .values(
+                        state=to.value,
+                        lease_owner=None,
+                        lease_expires_at=None,
+                        last_error="lease expired: the worker stopped heartbeating",
+                        finished_at=now if dead else None,
+                        run_at=now if dead else retry_at,
+                    )
+                )
+                conn.execute(
+                    update(task_attempts)
+                    .where(task_attempts.c.task_id == r.id, task_attempts.c.attempt == r.attempt)
+                    .values(
+                        finished_at=now, outcome=Outcome.LEASE_LOST.value, error="lease expired"
+                    )
+                )
+                out.append(Rescued(int(r.id), int(r.tenant_id), int(r.attempt), to))
+            return out
+
+        return self.tx(work)
+
+    def prune(self, *, finished_before: datetime, limit: int) -> int:
+        stmt = query(self.dialect_file, "prune_select", expanding=("terminal",))
+        terminal = [s.value for s in states.TERMINAL_STATES]
+
+        def work(conn: Connection) -> int:
+            rows = conn.execute(stmt, {"cutoff": finished_before, "terminal": terminal, "n": limit})
+            ids = [int(r.id) for r in rows]
+            if ids:
+                conn.execute(delete(task_attempts).where(task_attempts.c.task_id.in_(ids)))
+                conn.execute(delete(tasks).where(tasks.c.id.in_(ids)))
+            return len(ids)
+
+        return self.tx(work)

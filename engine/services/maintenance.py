@@ -1,0 +1,157 @@
+"""Maintenance: the promoter (due scheduled/retrying tasks become queued), the rescuer
+(expired leases become retries or dead letters) and the cleaner (prunes old finished
+tasks in small committed batches). Each scan uses SKIP LOCKED, so N instances running
+them at once split the work instead of colliding."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from engine import metrics
+from engine.domain.models import Event
+from engine.domain.retry import backoff_s
+from engine.domain.states import TaskState
+from engine.ports import Clock, TaskStore
+from engine.services.base import LoopService
+from engine.services.publisher import EventPublisher
+
+log = logging.getLogger("skiplock.maintenance")
+
+
+@dataclass(frozen=True, slots=True)
+class MaintenanceConfig:
+    interval_s: float = 1.0
+    batch: int = 1000
+    retry_base_s: float = 2.0
+    retention_s: float = 7 * 24 * 3600.0
+    prune_batch: int = 1000
+    prune_interval_s: float = 60.0
+
+    def __post_init__(self) -> None:
+        if self.interval_s <= 0 or self.batch < 1 or self.prune_batch < 1:
+            raise ValueError("maintenance: interval_s, batch and prune_batch must be positive")
+
+
+def _state_event(task_id: int, tenant_id: int, state: TaskState, at: str) -> Event:
+    return Event(
+        kind="task", tenant_id=tenant_id, data={"id": task_id, "state": state.value, "at": at}
+    )
+
+
+class Promoter(LoopService):
+    name = "promoter"
+
+    def __init__(
+        self,
+        config: MaintenanceConfig,
+        *,
+        store: TaskStore,
+        publisher: EventPublisher,
+        clock: Clock,
+    ) -> None:
+        super().__init__(interval_s=config.interval_s)
+        self.config = config
+        self._store = store
+        self._publisher = publisher
+        self._clock = clock
+
+    async def run_once(self) -> int:
+        now = self._clock.now()
+        promoted = await asyncio.to_thread(
+            self._store.promote_due, now=now, limit=self.config.batch
+        )
+        if promoted:
+            metrics.PROMOTED.inc(len(promoted))
+            at = now.isoformat()
+            self._publisher.emit(_state_event(i, t, TaskState.QUEUED, at) for i, t in promoted)
+            self._publisher.work_ready()
+        return len(promoted)
+
+    def busy_again(self, handled: int) -> bool:
+        return handled >= self.config.batch
+
+
+class Rescuer(LoopService):
+    """Returns tasks whose worker stopped heartbeating to the queue (a failed attempt).
+    ``recover_own`` does the same at start for this instance's previous incarnation."""
+
+    name = "rescuer"
+
+    def __init__(
+        self,
+        config: MaintenanceConfig,
+        *,
+        store: TaskStore,
+        publisher: EventPublisher,
+        clock: Clock,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        super().__init__(interval_s=config.interval_s)
+        self.config = config
+        self._store = store
+        self._publisher = publisher
+        self._clock = clock
+        self._rand = rand
+
+    async def run_once(self) -> int:
+        return await self._rescue(owner_prefix=None)
+
+    async def recover_own(self, worker_id: str) -> int:
+        """Recover tasks leased by earlier incarnations of this instance (same name,
+        different per-start suffix): they died with that process."""
+        return await self._rescue(owner_prefix=worker_id)
+
+    async def _rescue(self, *, owner_prefix: str | None) -> int:
+        now = self._clock.now()
+        retry_at = now + timedelta(
+            seconds=backoff_s(1, base_s=self.config.retry_base_s, rand=self._rand)
+        )
+        rescued = await asyncio.to_thread(
+            self._store.rescue_expired,
+            now=now,
+            limit=self.config.batch,
+            retry_at=retry_at,
+            owner_prefix=owner_prefix,
+        )
+        if rescued:
+            metrics.RESCUED.inc(len(rescued))
+            log.warning(
+                "rescued %d tasks whose lease %s",
+                len(rescued),
+                "expired" if owner_prefix is None else "a previous incarnation held",
+            )
+            at = now.isoformat()
+            self._publisher.emit(_state_event(r.task_id, r.tenant_id, r.state, at) for r in rescued)
+        return len(rescued)
+
+    def busy_again(self, handled: int) -> bool:
+        return handled >= self.config.batch
+
+
+class Cleaner(LoopService):
+    """Deletes finished tasks older than the retention period, one batch per commit."""
+
+    name = "cleaner"
+
+    def __init__(self, config: MaintenanceConfig, *, store: TaskStore, clock: Clock) -> None:
+        super().__init__(interval_s=config.prune_interval_s)
+        self.config = config
+        self._store = store
+        self._clock = clock
+
+    async def run_once(self) -> int:
+        cutoff = self._clock.now() - timedelta(seconds=self.config.retention_s)
+        pruned = await asyncio.to_thread(
+            self._store.prune, finished_before=cutoff, limit=self.config.prune_batch
+        )
+        if pruned:
+            metrics.PRUNED.inc(pruned)
+        return pruned
+
+    def busy_again(self, handled: int) -> bool:
+        return handled >= self.config.prune_batch
