@@ -92,7 +92,7 @@ def serve(
         f"(roles: {','.join(sorted(settings.role_set))}, slots: {settings.workers})",
         err=True,
     )
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
@@ -100,6 +100,21 @@ def serve(
         timeout_graceful_shutdown=3,
         access_log=False,
     )
+    _DrainingServer(config).run()
+
+
+def _DrainingServer(config: Any) -> Any:  # noqa: N802 - reads as the class it builds
+    import uvicorn
+
+    class DrainingServer(uvicorn.Server):
+        """uvicorn re-raises a captured SIGTERM after shutdown, so the process would die
+        of the signal; a drained shutdown is a clean exit (DESIGN §3.4: exit 0)."""
+
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            super().handle_exit(sig, frame)
+            self._captured_signals.clear()
+
+    return DrainingServer(config)
 
 
 @main.command()

@@ -146,31 +146,7 @@ async def list_tasks(
     )
 
 
-@router.get("/{task_id}", response_model=TaskDetailOut)
-async def get_task(task_id: int, who: Caller, ctx: Ctx) -> TaskDetailOut:
-    task = await asyncio.to_thread(ctx.store.get_task, task_id, tenant_id=_scope(who))
-    return TaskDetailOut.detail(task)
-
-
-@router.post("/{task_id}/cancel", response_model=TaskOut)
-async def cancel_task(task_id: int, who: Caller, ctx: Ctx) -> TaskOut:
-    task = await asyncio.to_thread(
-        ctx.store.cancel, task_id, tenant_id=_scope(who), now=ctx.clock.now()
-    )
-    _emit(ctx, task)
-    return TaskOut.of(task)
-
-
-@router.post("/{task_id}/retry", response_model=TaskOut)
-async def retry_task(task_id: int, who: Caller, ctx: Ctx) -> TaskOut:
-    task = await asyncio.to_thread(
-        ctx.store.requeue, task_id, tenant_id=_scope(who), now=ctx.clock.now()
-    )
-    _emit(ctx, task)
-    ctx.publisher.work_ready()
-    return TaskOut.of(task)
-
-
+# Bulk routes come before /{task_id} routes, which would otherwise match 'bulk'.
 async def _bulk_filter(ctx: ApiContext, who: Principal, body: BulkIn) -> TaskFilter:
     if (body.ids is None) == (body.filter is None):
         raise ApiError(
@@ -210,3 +186,28 @@ async def bulk_retry(body: BulkIn, who: Caller, ctx: Ctx) -> BulkOut:
     if ids:
         ctx.publisher.work_ready()
     return BulkOut(changed=len(ids), ids=ids[:1000], truncated=len(ids) >= BULK_LIMIT)
+
+
+@router.get("/{task_id}", response_model=TaskDetailOut)
+async def get_task(task_id: int, who: Caller, ctx: Ctx) -> TaskDetailOut:
+    task = await asyncio.to_thread(ctx.store.get_task, task_id, tenant_id=_scope(who))
+    return TaskDetailOut.detail(task)
+
+
+@router.post("/{task_id}/cancel", response_model=TaskOut)
+async def cancel_task(task_id: int, who: Caller, ctx: Ctx) -> TaskOut:
+    task = await asyncio.to_thread(
+        ctx.store.cancel, task_id, tenant_id=_scope(who), now=ctx.clock.now()
+    )
+    _emit(ctx, task)
+    return TaskOut.of(task)
+
+
+@router.post("/{task_id}/retry", response_model=TaskOut)
+async def retry_task(task_id: int, who: Caller, ctx: Ctx) -> TaskOut:
+    task = await asyncio.to_thread(
+        ctx.store.requeue, task_id, tenant_id=_scope(who), now=ctx.clock.now()
+    )
+    _emit(ctx, task)
+    ctx.publisher.work_ready()
+    return TaskOut.of(task)

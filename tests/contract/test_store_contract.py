@@ -18,8 +18,15 @@ LEASE = timedelta(seconds=30)
 
 def new(tenant_id: int, **kw: object) -> NewTask:
     base: dict[str, object] = {
-        "tenant_id": tenant_id, "type": "noop", "payload": {"n": 1}, "priority": 0, "cost": 1,
-        "max_attempts": 3, "timeout_s": 10.0, "run_at": T0, "idempotency_key": None,
+        "tenant_id": tenant_id,
+        "type": "noop",
+        "payload": {"n": 1},
+        "priority": 0,
+        "cost": 1,
+        "max_attempts": 3,
+        "timeout_s": 10.0,
+        "run_at": T0,
+        "idempotency_key": None,
     }
     base.update(kw)
     return NewTask(**base)  # type: ignore[arg-type]
@@ -44,7 +51,9 @@ def test_migrate_is_idempotent(store: SqlTaskStore) -> None:
     assert store.migrate() == store.migrate()
 
 
-def test_submitted_tasks_round_trip_with_payload_and_utc_times(store: SqlTaskStore, tenant: int) -> None:
+def test_submitted_tasks_round_trip_with_payload_and_utc_times(
+    store: SqlTaskStore, tenant: int
+) -> None:
     [s] = store.submit([new(tenant, payload={"a": [1, "x"], "é": None})], now=T0)
     got = store.get_task(s.task.id)
     assert got.payload == {"a": [1, "x"], "é": None}
@@ -62,7 +71,9 @@ def test_a_future_run_at_makes_the_task_scheduled(store: SqlTaskStore, tenant: i
     assert store.get_task(s.task.id).state is TaskState.QUEUED
 
 
-def test_idempotency_keys_return_the_original_within_a_tenant(store: SqlTaskStore, tenant: int) -> None:
+def test_idempotency_keys_return_the_original_within_a_tenant(
+    store: SqlTaskStore, tenant: int
+) -> None:
     other = store.create_tenant("globex", weight=1, rate_limit=None, now=T0).id
     [first] = store.submit([new(tenant, idempotency_key="k1")], now=T0)
     [again] = store.submit([new(tenant, idempotency_key="k1", payload={"n": 2})], now=T0)
@@ -79,8 +90,9 @@ def test_a_batch_repeating_a_key_stores_it_once(store: SqlTaskStore, tenant: int
 
 
 def test_claims_follow_priority_then_submission_order(store: SqlTaskStore, tenant: int) -> None:
-    ids = [s.task.id for s in store.submit(
-        [new(tenant, priority=p) for p in (0, 5, 0, 10, 5)], now=T0)]
+    ids = [
+        s.task.id for s in store.submit([new(tenant, priority=p) for p in (0, 5, 0, 10, 5)], now=T0)
+    ]
     got = store.claim({tenant: 5}, worker="w:1", now=T0, lease_until=T0 + LEASE)
     assert [c.id for c in got] == sorted([c.id for c in got])  # returned in id order
     order = sorted(got, key=lambda c: c.id)
@@ -88,9 +100,12 @@ def test_claims_follow_priority_then_submission_order(store: SqlTaskStore, tenan
     first_two = store.claim  # claimed all five; check the order with a fresh tenant below
     assert first_two
     t2 = store.create_tenant("ordered", weight=1, rate_limit=None, now=T0).id
-    ids2 = [s.task.id for s in store.submit([new(t2, priority=p) for p in (0, 5, 0, 10, 5)], now=T0)]
-    picked = [store.claim({t2: 1}, worker="w:1", now=T0, lease_until=T0 + LEASE)[0].id
-              for _ in range(5)]
+    ids2 = [
+        s.task.id for s in store.submit([new(t2, priority=p) for p in (0, 5, 0, 10, 5)], now=T0)
+    ]
+    picked = [
+        store.claim({t2: 1}, worker="w:1", now=T0, lease_until=T0 + LEASE)[0].id for _ in range(5)
+    ]
     assert picked == [ids2[3], ids2[1], ids2[4], ids2[0], ids2[2]]
 
 
@@ -137,8 +152,9 @@ def test_a_rescued_workers_result_is_fenced_out(store: SqlTaskStore, tenant: int
     fresh = claim_one(store, tenant, worker="b:1", now=later)
     assert fresh.attempt == zombie.attempt + 1
     assert store.complete([succeed(zombie.id, zombie.attempt)]) == []
-    assert store.heartbeat([Lease(zombie.id, zombie.attempt)], worker="a:1",
-                           lease_until=later + LEASE) == {zombie.id}
+    assert store.heartbeat(
+        [Lease(zombie.id, zombie.attempt)], worker="a:1", lease_until=later + LEASE
+    ) == {zombie.id}
     assert store.complete([succeed(fresh.id, fresh.attempt)])
     task = store.get_task(fresh.id)
     assert task.state is TaskState.SUCCEEDED
@@ -159,15 +175,21 @@ def test_failures_retry_then_dead_letter(store: SqlTaskStore, tenant: int) -> No
     store.submit([new(tenant, max_attempts=2)], now=T0)
     c1 = claim_one(store, tenant)
     retry_at = T0 + timedelta(seconds=5)
-    store.complete([Completion(c1.id, 1, Transition.FAIL_RETRY, Outcome.FAILED, T0,
-                               error="boom", retry_at=retry_at)])
+    store.complete(
+        [
+            Completion(
+                c1.id, 1, Transition.FAIL_RETRY, Outcome.FAILED, T0, error="boom", retry_at=retry_at
+            )
+        ]
+    )
     task = store.get_task(c1.id)
     assert task.state is TaskState.RETRYING and task.run_at == retry_at
     assert task.last_error == "boom"
     store.promote_due(now=retry_at, limit=10)
     c2 = claim_one(store, tenant, now=retry_at)
-    store.complete([Completion(c2.id, 2, Transition.FAIL_DEAD, Outcome.FAILED, retry_at,
-                               error="boom again")])
+    store.complete(
+        [Completion(c2.id, 2, Transition.FAIL_DEAD, Outcome.FAILED, retry_at, error="boom again")]
+    )
     dead = store.get_task(c2.id)
     assert dead.state is TaskState.DEAD and dead.last_error == "boom again"
     again = store.requeue(c2.id, tenant_id=None, now=retry_at)
@@ -185,7 +207,9 @@ def test_rescue_dead_letters_an_exhausted_task(store: SqlTaskStore, tenant: int)
     assert store.get_task(c.id).state is TaskState.DEAD
 
 
-def test_release_returns_tasks_without_charging_an_attempt(store: SqlTaskStore, tenant: int) -> None:
+def test_release_returns_tasks_without_charging_an_attempt(
+    store: SqlTaskStore, tenant: int
+) -> None:
     store.submit([new(tenant, max_attempts=1)], now=T0)
     c = claim_one(store, tenant)
     assert store.release([Lease(c.id, c.attempt)], now=T0) == [c.id]
@@ -196,7 +220,9 @@ def test_release_returns_tasks_without_charging_an_attempt(store: SqlTaskStore, 
     assert store.complete([succeed(c.id, c.attempt)]) == []  # the released attempt is fenced
 
 
-def test_startup_recovery_takes_only_this_instances_earlier_leases(store: SqlTaskStore, tenant: int) -> None:
+def test_startup_recovery_takes_only_this_instances_earlier_leases(
+    store: SqlTaskStore, tenant: int
+) -> None:
     store.submit([new(tenant), new(tenant)], now=T0)
     mine = claim_one(store, tenant, worker="node-a:old")
     theirs = claim_one(store, tenant, worker="node-b:xyz")
@@ -233,7 +259,9 @@ def test_another_tenants_task_is_not_found(store: SqlTaskStore, tenant: int) -> 
 
 
 def test_listing_filters_and_pages_newest_first(store: SqlTaskStore, tenant: int) -> None:
-    ids = [s.task.id for s in store.submit([new(tenant, type=f"t{i % 2}") for i in range(7)], now=T0)]
+    ids = [
+        s.task.id for s in store.submit([new(tenant, type=f"t{i % 2}") for i in range(7)], now=T0)
+    ]
     seen: list[int] = []
     cursor = None
     while True:
@@ -249,7 +277,9 @@ def test_listing_filters_and_pages_newest_first(store: SqlTaskStore, tenant: int
     assert none.items == [] and none.next_cursor is None
 
 
-def test_bulk_changes_touch_only_matching_tasks_in_allowed_states(store: SqlTaskStore, tenant: int) -> None:
+def test_bulk_changes_touch_only_matching_tasks_in_allowed_states(
+    store: SqlTaskStore, tenant: int
+) -> None:
     ids = [s.task.id for s in store.submit([new(tenant) for _ in range(4)], now=T0)]
     c = claim_one(store, tenant)
     store.complete([succeed(c.id, c.attempt)])
@@ -296,8 +326,9 @@ def test_tenants_and_keys(store: SqlTaskStore) -> None:
     assert (updated.weight, updated.rate_limit, updated.state) == (5, None, TenantState.DRAINING)
     from engine.domain.models import Role
 
-    info = store.create_api_key(role=Role.TENANT, tenant_id=t.id, name="k", prefix="abcdefgh",
-                                secret_hash="0" * 64, now=T0)
+    info = store.create_api_key(
+        role=Role.TENANT, tenant_id=t.id, name="k", prefix="abcdefgh", secret_hash="0" * 64, now=T0
+    )
     found = store.find_api_key("abcdefgh")
     assert found is not None and found.tenant_id == t.id and found.info.tenant == "acme"
     assert store.revoke_api_key(info.id, now=T0).revoked_at == T0

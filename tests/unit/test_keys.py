@@ -11,7 +11,7 @@ def test_generated_keys_parse_and_match_their_hash() -> None:
 
 
 def test_a_wrong_secret_does_not_match() -> None:
-    key, parts = keys.generate()
+    _key, parts = keys.generate()
     other = keys.parse(f"sk_{parts.prefix}_{'x' * 43}")
     assert other is not None
     assert not keys.matches(other, parts.secret_hash)

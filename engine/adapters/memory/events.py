@@ -1,4 +1,5 @@
-"""In-process event stream: a capped ring buffer with monotonically increasing ids."""
+"""In-process event stream: a capped ring buffer with consecutive ids ``"<n>-0"``, the
+same shape as Redis Stream ids."""
 
 from __future__ import annotations
 
@@ -6,15 +7,24 @@ import asyncio
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import replace
+from itertools import islice
 
 from engine.domain.models import Event
 from engine.ports import StreamRead
 
 
+def _seq_of(event_id: str) -> int:
+    """``"<n>-<m>"`` → n; ValueError for anything that is not a stream id."""
+    n, sep, sub = event_id.partition("-")
+    if not (sep and n.isascii() and n.isdigit() and sub.isascii() and sub.isdigit()):
+        raise ValueError(f"not a stream id: {event_id!r}")
+    return int(n)
+
+
 class MemoryEventStream:
     def __init__(self, *, maxlen: int = 100_000) -> None:
         self._buffer: deque[Event] = deque(maxlen=maxlen)
-        self._seq = 0
+        self._seq = 0  # id of the newest event; the buffer holds the newest ``maxlen``
         self._changed = asyncio.Condition()
 
     async def publish(self, events: Sequence[Event]) -> None:
@@ -29,21 +39,17 @@ class MemoryEventStream:
     async def last_id(self) -> str | None:
         return f"{self._seq}-0" if self._seq else None
 
-    @staticmethod
-    def _seq_of(event_id: str) -> int:
-        return int(event_id.split("-", 1)[0])
-
     def _after(self, after: int, count: int) -> StreamRead:
-        oldest = self._seq_of(self._buffer[0].id or "0") if self._buffer else self._seq + 1
-        reset = after + 1 < oldest and after < self._seq
-        start = max(after, oldest - 1)
-        picked = [e for e in self._buffer if self._seq_of(e.id or "0") > start][:count]
-        return StreamRead(events=picked, reset=reset)
+        oldest = self._seq - len(self._buffer) + 1
+        if after + 1 < oldest:  # the event right after the position was dropped
+            return StreamRead(events=[], reset=True)
+        skip = max(0, after + 1 - oldest)
+        return StreamRead(events=list(islice(self._buffer, skip, skip + count)), reset=False)
 
     async def read(self, *, after: str | None, count: int, block_s: float) -> StreamRead:
         try:
-            position = self._seq if after is None else self._seq_of(after)
-        except ValueError:
+            position = self._seq if after is None else _seq_of(after)
+        except ValueError:  # not an id this stream ever gave out: the reader must resync
             return StreamRead(events=[], reset=True)
         got = self._after(position, count)
         if got.events or got.reset or block_s <= 0:

@@ -12,6 +12,10 @@ class MemoryNotifier:
     async def notify(self) -> None:
         self._event.set()
 
+    async def listening(self) -> None:
+        """Always true in one process: a notify before any wait still wakes the next one.
+        (The Redis twin needs this to confirm its pub/sub subscription.)"""
+
     async def wait(self, timeout_s: float) -> bool:
         try:
             await asyncio.wait_for(self._event.wait(), timeout=timeout_s)

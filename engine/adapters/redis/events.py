@@ -1,10 +1,16 @@
 """The event stream on Redis: one capped Redis Stream shared by all instances. Stream ids
-are the SSE event ids, so any instance can resume any client."""
+are the SSE event ids, so any instance can resume any client.
+
+Events are appended by ``publish_events.lua``, which stores with each entry the id of
+the entry before it; a read compares that back-link with the reader's position to tell
+a reader that trimming dropped events it had not seen yet (``reset``)."""
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
+from importlib import resources
 from typing import Any
 
 from redis.asyncio import Redis
@@ -12,10 +18,19 @@ from redis.asyncio import Redis
 from engine.domain.models import Event
 from engine.ports import StreamRead
 
+PUBLISH = resources.files("engine.adapters.redis").joinpath("publish_events.lua").read_text("utf-8")
+_ID_PART_LIMIT = 2**64  # Redis stream ids are two unsigned 64-bit integers
+
 
 def _id_tuple(event_id: str) -> tuple[int, int]:
-    ms, _, seq = event_id.partition("-")
-    return int(ms), int(seq or 0)
+    """``"<ms>-<seq>"`` → (ms, seq); ValueError for anything Redis would not accept."""
+    ms, sep, seq = event_id.partition("-")
+    if not (sep and ms.isascii() and ms.isdigit() and seq.isascii() and seq.isdigit()):
+        raise ValueError(f"not a stream id: {event_id!r}")
+    parts = int(ms), int(seq)
+    if max(parts) >= _ID_PART_LIMIT:
+        raise ValueError(f"stream id out of range: {event_id!r}")
+    return parts
 
 
 class RedisEventStream:
@@ -24,17 +39,16 @@ class RedisEventStream:
         self._reader = reader  # its own pool: blocking reads must not starve publishers
         self._key = f"{prefix}:events"
         self._maxlen = maxlen
+        self._publish: Any = client.register_script(PUBLISH)
 
     async def publish(self, events: Sequence[Event]) -> None:
         if not events:
             return
-        async with self._client.pipeline(transaction=False) as pipe:
-            for e in events:
-                body = json.dumps(
-                    {"k": e.kind, "t": e.tenant_id, "d": e.data}, separators=(",", ":")
-                )
-                pipe.xadd(self._key, {"e": body}, maxlen=self._maxlen, approximate=True)
-            await pipe.execute()
+        bodies = [
+            json.dumps({"k": e.kind, "t": e.tenant_id, "d": e.data}, separators=(",", ":"))
+            for e in events
+        ]
+        await self._publish(keys=[self._key], args=[self._maxlen, *bodies])
 
     async def last_id(self) -> str | None:
         last = await self._client.xrevrange(self._key, count=1)
@@ -42,31 +56,34 @@ class RedisEventStream:
             return None
         return _text(last[0][0])
 
-    async def _trimmed_past(self, after: str) -> bool:
-        try:
-            info: dict[Any, Any] = await self._client.xinfo_stream(self._key)
-        except Exception:  # no stream yet
-            return False
-        deleted = info.get("max-deleted-entry-id") or info.get(b"max-deleted-entry-id")
-        if deleted is None:
-            return False
-        return _id_tuple(_text(deleted)) > _id_tuple(after)
-
     async def read(self, *, after: str | None, count: int, block_s: float) -> StreamRead:
         position = after if after is not None else (await self.last_id() or "0-0")
-        if after is not None and await self._trimmed_past(after):
+        try:
+            start = _id_tuple(position)
+        except ValueError:  # not an id this stream ever gave out: the reader must resync
             return StreamRead(events=[], reset=True)
-        block_ms = int(block_s * 1000) if block_s > 0 else None
+        # XREAD takes milliseconds and reads BLOCK 0 as "forever": round up, never to 0.
+        block_ms = max(1, math.ceil(block_s * 1000)) if block_s > 0 else None
         got: Any = await self._reader.xread({self._key: position}, count=count, block=block_ms)
-        events: list[Event] = []
-        for _stream, entries in got or []:
-            for entry_id, fields in entries:
-                raw = fields.get(b"e") or fields.get("e")
-                body = json.loads(raw)
-                events.append(
-                    Event(kind=body["k"], tenant_id=body["t"], data=body["d"], id=_text(entry_id))
-                )
-        return StreamRead(events=events, reset=False)
+        entries = [entry for _stream, batch in got or [] for entry in batch]
+        if not entries:
+            return StreamRead(events=[], reset=False)
+        # The first entry after the position names its predecessor; a predecessor newer
+        # than the position was trimmed before this reader saw it.
+        prev = _field(entries[0][1], "p")
+        if prev is not None and _id_tuple(prev) > start:
+            return StreamRead(events=[], reset=True)
+        return StreamRead(events=[_decode(i, fields) for i, fields in entries], reset=False)
+
+
+def _decode(entry_id: Any, fields: dict[Any, Any]) -> Event:
+    body = json.loads(fields.get(b"e") or fields["e"])
+    return Event(kind=body["k"], tenant_id=body["t"], data=body["d"], id=_text(entry_id))
+
+
+def _field(fields: dict[Any, Any], name: str) -> str | None:
+    raw = fields.get(name.encode(), fields.get(name))
+    return None if raw is None else _text(raw)
 
 
 def _text(value: Any) -> str:

@@ -2,6 +2,7 @@
 -- window of WINDOW_MS milliseconds; a refused request adds nothing. The same steps as
 -- engine/domain/ratelimit.py (SlidingWindow.admit), atomic because Redis runs a script
 -- to completion, and timed by the Redis server clock so instances need not agree.
+-- Needs Redis >= 6.0 (SET ... KEEPTTL).
 --
 -- KEYS[1]: sorted set of admitted entries, member "<time_us>:<seq>:<cost>", score time_us
 -- KEYS[2]: running total of the cost held in KEYS[1]
@@ -36,6 +37,11 @@ if #old > 0 then
 end
 if total < 0 or redis.call('ZCARD', KEYS[1]) == 0 then
   total = 0
+end
+if #old > 0 then
+  -- Store the evicted total now: a refusal below returns without writing, and a stale
+  -- total would keep counting cost that has already left the window.
+  redis.call('SET', KEYS[2], total, 'KEEPTTL')
 end
 
 local function reset_us()

@@ -26,6 +26,8 @@ class RedisRateLimiter:
         return [f"{base}:log", f"{base}:sum", f"{base}:seq"]
 
     async def acquire(self, key: str, cost: int, limit: RateLimit) -> RateDecision:
+        if cost < 1:  # as the domain's SlidingWindow.admit: a free request makes no sense
+            raise ValueError("cost must be at least 1")
         allowed, total, retry_us, reset_us = await self._script(
             keys=self._keys(key), args=[cost, limit.cost, limit.window_s * 1000]
         )

@@ -181,20 +181,32 @@ class WorkerOps(SqlBase):
             accepted = [c for c in completions if held.get(c.task_id, (None,))[0] == c.attempt]
             if not accepted:
                 return []
-            conn.execute(
-                update(tasks)
-                .where(tasks.c.id == bindparam("b_id"))
-                .values(
-                    state=bindparam("b_state"),
-                    result=bindparam("b_result", type_=tasks.c.result.type),
-                    last_error=bindparam("b_error"),
-                    finished_at=bindparam("b_finished", type_=tasks.c.finished_at.type),
-                    run_at=bindparam("b_run_at", type_=tasks.c.run_at.type),
-                    lease_owner=None,
-                    lease_expires_at=None,
-                ),
-                [self._completion_values(c) for c in accepted],
-            )
+            values = [self._completion_values(c) for c in accepted]
+            finals = [v for v in values if v["b_run_at"] is None]
+            retries = [v for v in values if v["b_run_at"] is not None]
+            common = {
+                "state": bindparam("b_state"),
+                "result": bindparam("b_result", type_=tasks.c.result.type),
+                "last_error": bindparam("b_error"),
+                "finished_at": bindparam("b_finished", type_=tasks.c.finished_at.type),
+                "lease_owner": None,
+                "lease_expires_at": None,
+            }
+            by_id = update(tasks).where(tasks.c.id == bindparam("b_id"))
+            if finals:
+                conn.execute(
+                    by_id.values(common),
+                    [{k: v for k, v in row.items() if k != "b_run_at"} for row in finals],
+                )
+            if retries:
+                # A retry's run_at becomes its backoff due time; a finished task keeps the
+                # run_at it was due at, which queue-wait analytics need.
+                conn.execute(
+                    by_id.values(
+                        {**common, "run_at": bindparam("b_run_at", type_=tasks.c.run_at.type)}
+                    ),
+                    retries,
+                )
             conn.execute(
                 update(task_attempts)
                 .where(
@@ -233,7 +245,7 @@ class WorkerOps(SqlBase):
             "b_result": c.result if to is TaskState.SUCCEEDED else None,
             "b_error": c.error,
             "b_finished": None if retrying else c.finished_at,
-            "b_run_at": c.retry_at if retrying else c.finished_at,
+            "b_run_at": c.retry_at if retrying else None,
         }
 
     def release(self, leases: Sequence[Lease], *, now: datetime) -> list[int]:

@@ -1,0 +1,298 @@
+"""The HTTP API as clients see it: validation, auth, isolation, limits. Every rejected
+request is checked to have stored nothing."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.integration.conftest import Harness
+
+
+async def test_a_task_is_created_and_returned_with_every_documented_field(api: Harness) -> None:
+    r = await api.client.post(
+        "/api/tasks", json={"type": "noop", "payload": {"a": 1}}, headers=api.admin
+    )
+    assert r.status_code == 201
+    body = r.json()
+    for field in (
+        "id",
+        "tenant",
+        "type",
+        "state",
+        "priority",
+        "cost",
+        "attempt",
+        "max_attempts",
+        "payload",
+        "result",
+        "last_error",
+        "created_at",
+        "run_at",
+        "started_at",
+        "finished_at",
+    ):
+        assert field in body
+    assert body["state"] == "queued" and body["tenant"] == "default"
+    got = await api.client.get(f"/api/tasks/{body['id']}", headers=api.admin)
+    assert got.json()["payload"] == {"a": 1} and got.json()["attempts"] == []
+
+
+async def test_an_idempotent_repeat_answers_200_with_the_original(api: Harness) -> None:
+    body = {"type": "noop", "idempotency_key": "order-42"}
+    first = await api.client.post("/api/tasks", json=body, headers=api.admin)
+    again = await api.client.post(
+        "/api/tasks", json={**body, "payload": {"x": 1}}, headers=api.admin
+    )
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json()["id"] == first.json()["id"] and again.json()["payload"] is None
+    assert await api.count() == 1
+
+
+async def test_an_unknown_type_is_422_naming_the_known_types(api: Harness) -> None:
+    r = await api.client.post("/api/tasks", json={"type": "nope"}, headers=api.admin)
+    assert r.status_code == 422
+    assert "noop" in r.json()["message"] and r.json()["fields"][0]["field"] == "type"
+    assert await api.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("priority", 101),
+        ("priority", -101),
+        ("cost", 0),
+        ("cost", 1001),
+        ("max_attempts", 0),
+        ("max_attempts", 101),
+        ("timeout_s", 0),
+        ("timeout_s", 86_401),
+        ("delay_s", -1),
+        ("delay_s", 31_536_001),
+        ("run_at", "2026-01-01T00:00:00"),
+        ("idempotency_key", "x" * 129),
+        ("surprise", 1),
+    ],
+)
+async def test_out_of_range_fields_are_422_naming_the_field(
+    api: Harness, field: str, value: object
+) -> None:
+    r = await api.client.post("/api/tasks", json={"type": "noop", field: value}, headers=api.admin)
+    assert r.status_code == 422, r.text
+    assert r.json()["error"] == "validation_error"
+    assert field in {f["field"] for f in r.json()["fields"]}
+    assert await api.count() == 0
+
+
+async def test_malformed_json_is_422(api: Harness) -> None:
+    r = await api.client.post(
+        "/api/tasks",
+        content=b'{"type": "noop",',
+        headers={**api.admin, "content-type": "application/json"},
+    )
+    assert r.status_code == 422 and "not valid JSON" in r.json()["message"]
+    assert await api.count() == 0
+
+
+async def test_an_oversized_payload_is_413(api: Harness) -> None:
+    big = {"blob": "x" * (256 * 1024 + 1)}
+    r = await api.client.post(
+        "/api/tasks", json={"type": "noop", "payload": big}, headers=api.admin
+    )
+    assert r.status_code == 413 and r.json()["error"] == "payload_too_large"
+    assert await api.count() == 0
+
+
+async def test_a_batch_with_one_bad_task_stores_nothing(api: Harness) -> None:
+    tasks = [{"type": "noop"}] * 5 + [{"type": "noop", "priority": 500}]
+    r = await api.client.post("/api/tasks/batch", json={"tasks": tasks}, headers=api.admin)
+    assert r.status_code == 422 and r.json()["fields"][0]["field"] == "tasks.5.priority"
+    too_many = await api.client.post(
+        "/api/tasks/batch", json={"tasks": [{"type": "noop"}] * 1001}, headers=api.admin
+    )
+    assert too_many.status_code == 422
+    assert await api.count() == 0
+    ok = await api.client.post(
+        "/api/tasks/batch", json={"tasks": [{"type": "noop"}] * 1000}, headers=api.admin
+    )
+    assert ok.status_code == 201 and len(ok.json()["items"]) == 1000
+
+
+async def test_listing_pages_with_a_cursor_and_filters(api: Harness) -> None:
+    await api.client.post(
+        "/api/tasks/batch",
+        json={
+            "tasks": [{"type": "noop"}, {"type": "send_email"}, {"type": "noop"}, {"type": "noop"}]
+        },
+        headers=api.admin,
+    )
+    first = (await api.client.get("/api/tasks?limit=2", headers=api.admin)).json()
+    rest = (
+        await api.client.get(f"/api/tasks?limit=2&cursor={first['next_cursor']}", headers=api.admin)
+    ).json()
+    ids = [t["id"] for t in first["items"] + rest["items"]]
+    assert ids == sorted(ids, reverse=True) and len(set(ids)) == 4
+    assert rest["next_cursor"] is None
+    emails = (await api.client.get("/api/tasks?type=send_email", headers=api.admin)).json()
+    assert [t["type"] for t in emails["items"]] == ["send_email"]
+    bad = await api.client.get("/api/tasks?cursor=abc", headers=api.admin)
+    assert bad.status_code == 400
+    state = await api.client.get("/api/tasks?state=bogus", headers=api.admin)
+    assert state.status_code == 422
+
+
+async def test_keys_are_required_and_checked(api: Harness) -> None:
+    assert (await api.client.get("/api/tasks")).status_code == 401
+    fake = "sk_abcdefgh_" + "A" * 43
+    assert (await api.client.get("/api/tasks", headers=api.as_key(fake))).status_code == 401
+    assert (
+        await api.client.get("/api/tasks", headers={"Authorization": "Basic x"})
+    ).status_code == 401
+
+
+async def test_tenant_keys_see_only_their_tenant(api: Harness) -> None:
+    acme = await api.tenant("acme")
+    globex = await api.tenant("globex")
+    mine = (
+        await api.client.post("/api/tasks", json={"type": "noop"}, headers=api.as_key(acme))
+    ).json()
+    assert mine["tenant"] == "acme"
+    theirs = api.as_key(globex)
+    assert (await api.client.get(f"/api/tasks/{mine['id']}", headers=theirs)).status_code == 404
+    assert (
+        await api.client.post(f"/api/tasks/{mine['id']}/cancel", headers=theirs)
+    ).status_code == 404
+    assert (await api.client.get("/api/tasks", headers=theirs)).json()["items"] == []
+    assert (await api.client.get("/api/tasks?tenant=acme", headers=theirs)).status_code == 404
+    bulk = await api.client.post(
+        "/api/tasks/bulk/cancel", json={"ids": [mine["id"]]}, headers=theirs
+    )
+    assert bulk.json()["changed"] == 0
+    stats = (await api.client.get("/api/queue/stats", headers=theirs)).json()
+    assert [t["tenant"] for t in stats["tenants"]] == ["globex"]
+    for path in ("/api/tenants", "/api/keys"):
+        assert (await api.client.get(path, headers=theirs)).status_code == 403
+    assert (await api.client.post("/api/demo/seed", headers=theirs)).status_code == 403
+    other = await api.client.post(
+        "/api/tasks", json={"type": "noop", "tenant": "acme"}, headers=theirs
+    )
+    assert other.status_code == 403
+    got = await api.client.get(f"/api/tasks/{mine['id']}", headers=api.as_key(acme))
+    assert got.status_code == 200
+
+
+async def test_cancel_and_retry_answer_409_when_the_state_forbids(api: Harness) -> None:
+    task = (await api.client.post("/api/tasks", json={"type": "noop"}, headers=api.admin)).json()
+    retry = await api.client.post(f"/api/tasks/{task['id']}/retry", headers=api.admin)
+    assert retry.status_code == 409 and "queued" in retry.json()["message"]
+    cancel = await api.client.post(f"/api/tasks/{task['id']}/cancel", headers=api.admin)
+    assert cancel.status_code == 200 and cancel.json()["state"] == "cancelled"
+    again = await api.client.post(f"/api/tasks/{task['id']}/cancel", headers=api.admin)
+    assert again.status_code == 409
+    requeued = await api.client.post(f"/api/tasks/{task['id']}/retry", headers=api.admin)
+    assert requeued.json()["state"] == "queued"
+    assert (await api.client.get("/api/tasks/999999", headers=api.admin)).status_code == 404
+
+
+async def test_a_draining_tenant_refuses_submissions_and_reports_drained(api: Harness) -> None:
+    key = await api.tenant("acme")
+    await api.client.post("/api/tasks", json={"type": "noop"}, headers=api.as_key(key))
+    r = await api.client.post("/api/tenants/acme/drain", headers=api.admin)
+    assert r.json()["state"] == "draining" and r.json()["drained"] is False
+    refused = await api.client.post("/api/tasks", json={"type": "noop"}, headers=api.as_key(key))
+    assert refused.status_code == 409 and "draining" in refused.json()["message"]
+    await api.client.post(
+        "/api/tasks/bulk/cancel", json={"filter": {"tenant": "acme"}}, headers=api.admin
+    )
+    api.engine.context.extras.pop("stats", None)
+    after = (await api.client.get("/api/tenants/acme", headers=api.admin)).json()
+    assert after["drained"] is True
+
+
+async def test_rate_limited_submissions_get_429_and_store_nothing(api: Harness) -> None:
+    key = api.as_key(await api.tenant("acme", rate_limit="5/60"))
+    ok = await api.client.post(
+        "/api/tasks/batch", json={"tasks": [{"type": "noop", "cost": 2}] * 2}, headers=key
+    )
+    assert ok.status_code == 201 and ok.headers["RateLimit-Remaining"] == "1"
+    refused = await api.client.post("/api/tasks", json={"type": "noop", "cost": 2}, headers=key)
+    assert refused.status_code == 429 and refused.json()["error"] == "rate_limited"
+    assert 0 < int(refused.headers["Retry-After"]) <= 60
+    assert refused.headers["RateLimit-Limit"] == "5"
+    assert await api.count() == 2
+    fits = await api.client.post("/api/tasks", json={"type": "noop", "cost": 1}, headers=key)
+    assert fits.status_code == 201
+    never = await api.client.post("/api/tasks", json={"type": "noop", "cost": 6}, headers=key)
+    assert never.status_code == 422
+
+
+async def test_tenant_admin_api_updates_weight_limit_and_state(api: Harness) -> None:
+    await api.tenant("acme")
+    r = await api.client.patch(
+        "/api/tenants/acme", json={"weight": 3, "rate_limit": "10/1"}, headers=api.admin
+    )
+    assert r.json()["weight"] == 3 and r.json()["rate_limit"] == {"cost": 10, "window_s": 1}
+    r = await api.client.patch(
+        "/api/tenants/acme", json={"rate_limit": None, "state": "paused"}, headers=api.admin
+    )
+    assert r.json()["rate_limit"] is None and r.json()["state"] == "paused"
+    bad = await api.client.patch(
+        "/api/tenants/acme", json={"rate_limit": "ten/1"}, headers=api.admin
+    )
+    assert bad.status_code == 422
+    dup = await api.client.post("/api/tenants", json={"name": "acme"}, headers=api.admin)
+    assert dup.status_code == 409
+
+
+async def test_revoked_keys_stop_working(api: Harness) -> None:
+    created = await api.client.post(
+        "/api/keys", json={"role": "admin", "name": "tmp"}, headers=api.admin
+    )
+    key = created.json()["key"]
+    assert (await api.client.get("/api/tasks", headers=api.as_key(key))).status_code == 200
+    await api.client.delete(f"/api/keys/{created.json()['id']}", headers=api.admin)
+    assert (await api.client.get("/api/tasks", headers=api.as_key(key))).status_code == 401
+
+
+async def test_a_browser_session_cookie_authenticates(api: Harness) -> None:
+    r = await api.client.post("/api/session", json={"key": api.admin_key})
+    assert r.json()["role"] == "admin"
+    assert "httponly" in r.headers["set-cookie"].lower()
+    who = await api.client.get("/api/whoami")
+    assert who.status_code == 200 and who.json()["role"] == "admin"
+    await api.client.delete("/api/session")
+    api.client.cookies.clear()
+    assert (await api.client.get("/api/whoami")).status_code == 401
+
+
+async def test_health_readiness_and_metrics(api: Harness) -> None:
+    assert (await api.client.get("/api/health")).json() == {"status": "ok"}
+    ready = await api.client.get("/api/ready")
+    assert ready.status_code == 200 and ready.json()["checks"]["database"] == "ok"
+    await api.client.post("/api/tasks", json={"type": "noop"}, headers=api.admin)
+    text = (await api.client.get("/metrics")).text
+    assert 'skiplock_queue_depth{state="queued",tenant="default"} 1.0' in text
+    assert "skiplock_tasks_submitted_total" in text
+
+
+async def test_demo_seed_and_clear(api: Harness) -> None:
+    r = await api.client.post("/api/demo/seed", json={"count": 50}, headers=api.admin)
+    assert r.json()["created"] == 50
+    assert await api.count() == 50
+    cleared = await api.client.post("/api/demo/clear", headers=api.admin)
+    assert cleared.json()["deleted"] == 50
+    assert await api.count() == 0
+
+
+async def test_openapi_documents_the_task_endpoints(api: Harness) -> None:
+    spec = (await api.client.get("/openapi.json")).json()
+    for path in (
+        "/api/tasks",
+        "/api/tasks/batch",
+        "/api/tasks/{task_id}",
+        "/api/tasks/{task_id}/cancel",
+        "/api/tasks/{task_id}/retry",
+        "/api/workers",
+        "/api/queue/stats",
+        "/api/tenants",
+    ):
+        assert path in spec["paths"]
