@@ -55,4 +55,6 @@ def test_invalid_transition_message_names_the_allowed_states() -> None:
 def test_failure_retries_while_the_budget_lasts(
     attempt: int, base: int, maximum: int, expected: Transition
 ) -> None:
-    assert states.after_failure(attempt=attempt, attempt_base=base, max_attempts=maximum) is expected
+    assert (
+        states.after_failure(attempt=attempt, attempt_base=base, max_attempts=maximum) is expected
+    )
