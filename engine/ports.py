@@ -14,7 +14,9 @@ from datetime import datetime
 from typing import Protocol
 
 from engine.domain.models import (
+    AnalyticsSummary,
     ApiKeyInfo,
+    BreakdownRow,
     Claimed,
     Completion,
     Event,
@@ -27,6 +29,7 @@ from engine.domain.models import (
     Tenant,
     TenantDepth,
     TenantState,
+    ThroughputPoint,
 )
 from engine.domain.states import TaskState
 
@@ -161,6 +164,17 @@ class TaskStore(Protocol):
     def delete_tenant_tasks(self, tenant_ids: Sequence[int]) -> int: ...
 
     def queue_stats(self, *, now: datetime) -> list[TenantDepth]: ...
+
+    # --- analytics (from the database, over a window) -----------------------------------
+    def analytics_summary(self, *, since: datetime, tenant_id: int | None) -> AnalyticsSummary: ...
+
+    def throughput(
+        self, *, since: datetime, until: datetime, bucket_s: int, tenant_id: int | None
+    ) -> list[ThroughputPoint]: ...
+
+    def breakdown(self, *, since: datetime, by: str, tenant_id: int | None) -> list[BreakdownRow]:
+        """Tasks active now or created since ``since``, by ``type`` or ``tenant``."""
+        ...
 
     # --- the worker path ---------------------------------------------------------------
     def ready_tenants(self) -> list[ReadyTenant]:

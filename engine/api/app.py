@@ -9,7 +9,14 @@ from pathlib import Path
 from fastapi import FastAPI, Request, Response
 
 from engine import __version__
-from engine.api import errors, routes_ops, routes_sse, routes_tasks, routes_tenants
+from engine.api import (
+    errors,
+    routes_analytics,
+    routes_ops,
+    routes_sse,
+    routes_tasks,
+    routes_tenants,
+)
 from engine.api.context import ApiContext
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "web" / "static"
@@ -52,6 +59,7 @@ def create_app(ctx: ApiContext, *, lifespan: Lifespan | None = None) -> FastAPI:
         routes_tenants.router,
         routes_ops.router,
         routes_sse.router,
+        routes_analytics.router,
     ):
         app.include_router(router)
     _mount_dashboard(app)

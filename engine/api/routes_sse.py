@@ -52,14 +52,15 @@ async def _stream(
 ) -> AsyncIterator[str]:
     heartbeat = ctx.config.sse_heartbeat_s
     try:
-        position = after if after is not None else await ctx.stream.last_id()
+        # An empty stream starts at "0-0", so nothing published after this point is missed.
+        position = after if after is not None else (await ctx.stream.last_id() or "0-0")
         yield "retry: 3000\n: connected\n\n"
         since_beat = 0.0
         while not await request.is_disconnected():
             got = await ctx.stream.read(after=position, count=500, block_s=min(heartbeat, 5.0))
             if got.reset:
-                position = await ctx.stream.last_id()
-                yield f"id: {position or '0-0'}\nevent: reset\ndata: {{}}\n\n"
+                position = await ctx.stream.last_id() or "0-0"
+                yield f"id: {position}\nevent: reset\ndata: {{}}\n\n"
                 continue
             if not got.events:
                 since_beat += min(heartbeat, 5.0)
@@ -67,7 +68,7 @@ async def _stream(
                     since_beat = 0.0
                     yield ": heartbeat\n\n"
                 continue
-            position = got.events[-1].id
+            position = got.events[-1].id or position
             frames = [_frame(e) for e in got.events if _visible(e, who, kinds, states)]
             if frames:
                 since_beat = 0.0

@@ -196,3 +196,40 @@ class TenantDepth:
     state: TenantState
     counts: dict[str, int]
     oldest_queued_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Percentiles:
+    p50: float | None
+    p95: float | None
+    p99: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class AnalyticsSummary:
+    counts: dict[str, int]  # active states now, plus terminal states finished in the window
+    submitted: int
+    succeeded: int
+    failed: int  # failed attempts in the window (each retry or dead-letter)
+    dead: int
+    queue_wait_ms: Percentiles
+    run_time_ms: Percentiles
+    top_failing_types: list[tuple[str, int]]
+    sample_size: int
+
+
+@dataclass(frozen=True, slots=True)
+class ThroughputPoint:
+    t: datetime
+    submitted: int
+    succeeded: int
+    failed: int
+    dead: int
+
+
+@dataclass(frozen=True, slots=True)
+class BreakdownRow:
+    key: str
+    counts: dict[str, int]
+    p50_run_ms: float | None
+    p95_run_ms: float | None

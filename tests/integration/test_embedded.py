@@ -150,3 +150,34 @@ async def test_sse_streams_a_tasks_state_changes_in_order(embedded: Harness) -> 
     await asyncio.wait_for(listener, 10)
     mine = [e["state"] for e in seen if e["id"] == r.json()["id"]]
     assert mine == ["queued", "running", "succeeded"]
+
+
+async def test_analytics_endpoints_report_the_work_done(embedded: Harness) -> None:
+    r = await embedded.client.post(
+        "/api/tasks/batch",
+        json={"tasks": [{"type": "noop"}, {"type": "noop"}, {"type": "fail", "max_attempts": 1}]},
+        headers=embedded.admin,
+    )
+    for t in r.json()["items"]:
+        await _reaches(embedded, t["id"], "dead" if t["type"] == "fail" else "succeeded")
+    s = (await embedded.client.get("/api/analytics?window_s=600", headers=embedded.admin)).json()
+    assert (s["submitted"], s["succeeded"], s["dead"], s["failed"]) == (3, 2, 1, 1)
+    assert s["top_failing_types"] == [{"type": "fail", "failed": 1}]
+    assert s["failure_rate"] == round(1 / 3, 4)
+    assert s["run_time_ms"]["p50"] is not None
+    tp = (
+        await embedded.client.get(
+            "/api/analytics/throughput?window_s=600&bucket_s=60", headers=embedded.admin
+        )
+    ).json()
+    assert sum(p["succeeded"] for p in tp["points"]) == 2
+    assert sum(p["submitted"] for p in tp["points"]) == 3
+    types = (await embedded.client.get("/api/analytics/types", headers=embedded.admin)).json()
+    assert {i["type"]: i["total"] for i in types["items"]} == {"noop": 2, "fail": 1}
+    key = await embedded.tenant("quiet")
+    mine = (await embedded.client.get("/api/analytics", headers=embedded.as_key(key))).json()
+    assert mine["submitted"] == 0
+    bad = await embedded.client.get(
+        "/api/analytics/throughput?window_s=86400&bucket_s=1", headers=embedded.admin
+    )
+    assert bad.status_code == 422

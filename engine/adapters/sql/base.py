@@ -74,7 +74,9 @@ def make_engine(url: str, *, timeout_s: float) -> Engine:
             "connect_timeout": max(1, int(timeout_s)),
             "read_timeout": max(30, int(timeout_s * 6)),
             "write_timeout": max(30, int(timeout_s * 6)),
-            "init_command": f"SET SESSION innodb_lock_wait_timeout={max(1, int(timeout_s))}",
+            "init_command": (
+                f"SET SESSION innodb_lock_wait_timeout={max(1, int(timeout_s))}, time_zone='+00:00'"
+            ),
         },
     )
 

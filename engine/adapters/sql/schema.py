@@ -176,6 +176,9 @@ task_attempts = Table(
     mysql_engine="InnoDB",
 )
 
+ix_tasks_created = Index("ix_tasks_created", tasks.c.created_at)
+ix_attempts_finished = Index("ix_attempts_finished", task_attempts.c.finished_at)
+
 DEFAULT_TENANT = "default"
 
 
@@ -186,9 +189,20 @@ class Migration:
     apply: Callable[[Connection], None]
 
 
+_V1_TABLES = (tenants, api_keys, tasks, task_attempts)
+_V2_INDEXES = ("ix_tasks_created", "ix_attempts_finished")
+
+
 def _v1_initial(conn: Connection) -> None:
-    for table in (tenants, api_keys, tasks, task_attempts):
-        table.create(conn, checkfirst=True)
+    for table in _V1_TABLES:
+        # The v1 tables without the indexes later migrations add, so that upgrading an
+        # old database and creating a new one end in the same schema.
+        later = {i for i in table.indexes if i.name in _V2_INDEXES}
+        table.indexes.difference_update(later)
+        try:
+            table.create(conn, checkfirst=True)
+        finally:
+            table.indexes.update(later)
     exists = conn.execute(select(tenants.c.id).where(tenants.c.name == DEFAULT_TENANT)).first()
     if exists is None:
         conn.execute(
@@ -201,5 +215,14 @@ def _v1_initial(conn: Connection) -> None:
         )
 
 
-MIGRATIONS: tuple[Migration, ...] = (Migration(1, "initial schema", _v1_initial),)
+def _v2_analytics_indexes(conn: Connection) -> None:
+    # Analytics windows: submissions by created_at, failed attempts by finished_at.
+    for index in (ix_tasks_created, ix_attempts_finished):
+        index.create(conn, checkfirst=True)
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "initial schema", _v1_initial),
+    Migration(2, "analytics indexes", _v2_analytics_indexes),
+)
 LATEST_VERSION = MIGRATIONS[-1].version

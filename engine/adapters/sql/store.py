@@ -9,6 +9,7 @@ from sqlalchemy import insert, inspect, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
 
+from engine.adapters.sql.analytics_ops import AnalyticsOps
 from engine.adapters.sql.base import make_engine
 from engine.adapters.sql.schema import LATEST_VERSION, MIGRATIONS, schema_version
 from engine.adapters.sql.task_ops import TaskOps
@@ -21,7 +22,7 @@ log = logging.getLogger("skiplock.store")
 _MIGRATION_LOCK = "skiplock_migrate"
 
 
-class SqlTaskStore(TenantOps, TaskOps, WorkerOps):
+class SqlTaskStore(TenantOps, TaskOps, WorkerOps, AnalyticsOps):
     """:class:`engine.ports.TaskStore` over MySQL/MariaDB or SQLite."""
 
     def ping(self) -> None:

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, exists, insert, select, update
+from sqlalchemy import Table, bindparam, case, delete, exists, insert, literal, select, update
 from sqlalchemy.engine import Connection
 
 from engine.adapters.sql.base import SqlBase
@@ -22,6 +22,55 @@ from engine.ports import Lease, ReadyTenant, Rescued
 
 RUNNING = TaskState.RUNNING.value
 QUEUED = TaskState.QUEUED.value
+# Rows per set-based UPDATE (see update_each).
+UPDATE_CHUNK = 500
+
+
+def update_each(
+    conn: Connection,
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+    *,
+    keys: dict[str, str],
+    values: dict[str, str],
+    constant: dict[str, Any],
+) -> None:
+    """UPDATE one row of ``table`` per item of ``rows``: ``keys`` and ``values`` map a
+    column to the item field that matches it or is written to it; ``constant`` is
+    written to every row. The first key must be unique among ``rows``.
+
+    PyMySQL runs an executemany UPDATE as one statement, so one round trip, per row; on
+    MySQL that made completions the drain's bottleneck (two round trips per finished
+    task). There, each chunk is one statement whose per-row columns are ``CASE <first
+    key> WHEN … THEN … END``. SQLite's executemany never leaves the process, so it stays."""
+    if not rows:
+        return
+    lead_col, lead_field = next(iter(keys.items()))
+    lead_values = [r[lead_field] for r in rows]
+    if conn.dialect.name != "mysql" or len(set(lead_values)) != len(lead_values):
+        stmt = (
+            update(table)
+            .where(*(table.c[col] == bindparam(field) for col, field in keys.items()))
+            .values(
+                {col: bindparam(f, type_=table.c[col].type) for col, f in values.items()} | constant
+            )
+        )
+        conn.execute(stmt, list(rows))
+        return
+    for start in range(0, len(rows), UPDATE_CHUNK):
+        chunk = rows[start : start + UPDATE_CHUNK]
+
+        def per_row(col: str, field: str, chunk: Sequence[dict[str, Any]] = chunk) -> Any:
+            whens = {r[lead_field]: literal(r[field], table.c[col].type) for r in chunk}
+            return case(whens, value=table.c[lead_col])
+
+        where = [table.c[lead_col].in_([r[lead_field] for r in chunk])]
+        where += [table.c[col] == per_row(col, f) for col, f in list(keys.items())[1:]]
+        conn.execute(
+            update(table)
+            .where(*where)
+            .values({col: per_row(col, f) for col, f in values.items()} | constant)
+        )
 
 
 class WorkerOps(SqlBase):
@@ -185,39 +234,27 @@ class WorkerOps(SqlBase):
             finals = [v for v in values if v["b_run_at"] is None]
             retries = [v for v in values if v["b_run_at"] is not None]
             common = {
-                "state": bindparam("b_state"),
-                "result": bindparam("b_result", type_=tasks.c.result.type),
-                "last_error": bindparam("b_error"),
-                "finished_at": bindparam("b_finished", type_=tasks.c.finished_at.type),
-                "lease_owner": None,
-                "lease_expires_at": None,
+                "state": "b_state",
+                "result": "b_result",
+                "last_error": "b_error",
+                "finished_at": "b_finished",
             }
-            by_id = update(tasks).where(tasks.c.id == bindparam("b_id"))
-            if finals:
-                conn.execute(
-                    by_id.values(common),
-                    [{k: v for k, v in row.items() if k != "b_run_at"} for row in finals],
-                )
-            if retries:
-                # A retry's run_at becomes its backoff due time; a finished task keeps the
-                # run_at it was due at, which queue-wait analytics need.
-                conn.execute(
-                    by_id.values(
-                        {**common, "run_at": bindparam("b_run_at", type_=tasks.c.run_at.type)}
-                    ),
-                    retries,
-                )
-            conn.execute(
-                update(task_attempts)
-                .where(
-                    task_attempts.c.task_id == bindparam("b_id"),
-                    task_attempts.c.attempt == bindparam("b_attempt"),
-                )
-                .values(
-                    finished_at=bindparam("b_at", type_=task_attempts.c.finished_at.type),
-                    outcome=bindparam("b_outcome"),
-                    error=bindparam("b_error"),
-                ),
+            cleared = {"lease_owner": None, "lease_expires_at": None}
+            by_id = {"id": "b_id"}
+            update_each(conn, tasks, finals, keys=by_id, values=common, constant=cleared)
+            # A retry's run_at becomes its backoff due time; a finished task keeps the
+            # run_at it was due at, which queue-wait analytics need.
+            update_each(
+                conn,
+                tasks,
+                retries,
+                keys=by_id,
+                values={**common, "run_at": "b_run_at"},
+                constant=cleared,
+            )
+            update_each(
+                conn,
+                task_attempts,
                 [
                     {
                         "b_id": c.task_id,
@@ -228,6 +265,9 @@ class WorkerOps(SqlBase):
                     }
                     for c in accepted
                 ],
+                keys={"task_id": "b_id", "attempt": "b_attempt"},
+                values={"finished_at": "b_at", "outcome": "b_outcome", "error": "b_error"},
+                constant={},
             )
             return accepted
 
