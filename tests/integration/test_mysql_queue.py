@@ -119,3 +119,30 @@ def test_four_concurrent_claimers_claim_each_of_5000_tasks_exactly_once(mysql_ur
         attempts = conn.execute(text("SELECT COUNT(*), MAX(attempt) FROM task_attempts")).one()
     assert states == {"succeeded": 5000}
     assert tuple(attempts) == (5000, 1)
+
+
+def test_a_lock_wait_timeout_retries_the_whole_transaction(mysql_url: str) -> None:
+    store = create_store(mysql_url, timeout_s=1)  # innodb_lock_wait_timeout = 1 s
+    store.migrate()
+    tenant = store.create_tenant("acme", weight=1, rate_limit=None, now=T0)
+    blocker = create_store(mysql_url)
+    released = threading.Event()
+
+    def hold_row_lock() -> None:
+        with blocker.engine.connect() as conn:
+            conn.execute(text("SELECT id FROM tenants WHERE id = :i FOR UPDATE"), {"i": tenant.id})
+            released.wait(timeout=30)
+            conn.execute(text("UPDATE tenants SET weight = 7 WHERE id = :i"), {"i": tenant.id})
+            conn.commit()
+
+    holder = threading.Thread(target=hold_row_lock)
+    holder.start()
+    timer = threading.Timer(1.6, released.set)  # outlasts one lock wait, not all retries
+    timer.start()
+    try:
+        updated = store.update_tenant(tenant.id, weight=3)  # waits, times out (1205), retries
+    finally:
+        released.set()
+        holder.join(timeout=30)
+        timer.cancel()
+    assert updated.weight == 3  # the retried transaction ran after the holder committed 7
