@@ -43,7 +43,7 @@ dashboard-if-missing:
 	  if command -v npm >/dev/null; then $(MAKE) --no-print-directory frontend-build; \
 	  else echo "npm not found: the dashboard is not built (the API works without it)"; fi; fi
 
-test: install ## Run every test suite against real MariaDB, Redis and SQLite
+test: install helm-tools ## Run every test suite against real MariaDB, Redis and SQLite
 	$(BIN)/python -m tests.services --check
 	$(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 	@$(MAKE) --no-print-directory test-extra
@@ -51,7 +51,7 @@ test: install ## Run every test suite against real MariaDB, Redis and SQLite
 test-extra:
 	@if grep -q '^frontend-test:' mk/frontend.mk 2>/dev/null; then $(MAKE) --no-print-directory frontend-test e2e; fi
 
-test-py: install ## Run only the Python test suites
+test-py: install helm-tools ## Run only the Python test suites
 	$(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 check: install lint types imports ## ruff, mypy --strict, import-linter and the unit tests

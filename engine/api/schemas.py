@@ -127,9 +127,18 @@ class PageOut(BaseModel):
     next_cursor: str | None
 
 
+def _listify(value: Any) -> Any:
+    """Accept "a,b" as well as ["a", "b"], like the list endpoint's query parameters."""
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    return value
+
+
 class BulkFilter(Strict):
     state: list[TaskState] | None = Field(None, max_length=7)
     type: list[str] | None = Field(None, max_length=50)
+
+    _lists = field_validator("state", "type", mode="before")(_listify)
     tenant: str | None = Field(None, pattern=NAME_PATTERN)
     created_after: AwareDatetime | None = None
     created_before: AwareDatetime | None = None

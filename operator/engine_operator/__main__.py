@@ -1,0 +1,3 @@
+from engine_operator.cli import main
+
+main()

@@ -1,0 +1,52 @@
+"""The TaskQueue ``status`` as a JSON merge patch: pure."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Mapping
+from typing import Any
+
+from engine_operator.conditions import rfc3339
+from engine_operator.ownership import Ownership
+from engine_operator.scaling import Decision
+from engine_operator.tenants import QueueStats, TenantStatus
+
+
+def build_status_patch(
+    *,
+    previous: Mapping[str, Any],
+    generation: int | None,
+    stats: QueueStats | None,
+    current_replicas: int | None,
+    decision: Decision | None,
+    ownership: Ownership | None,
+    tenants: Mapping[str, TenantStatus],
+    conditions: list[dict[str, Any]],
+    last_active_at: datetime.datetime | None,
+    last_scale_at: datetime.datetime | None,
+) -> dict[str, Any]:
+    """Fields we could not observe this pass are left as they were (absent from the
+    patch); tenants no longer listed are removed (null in a merge patch)."""
+    patch: dict[str, Any] = {"conditions": conditions}
+    if generation is not None:
+        patch["observedGeneration"] = generation
+    if stats is not None:
+        patch["queued"] = stats.queued
+        patch["running"] = stats.running
+        patch["oldestQueuedAgeSeconds"] = round(stats.oldest_queued_age_s or 0.0, 3)
+    if current_replicas is not None:
+        patch["currentReplicas"] = current_replicas
+    if decision is not None:
+        patch["desiredReplicas"] = decision.desired
+    if ownership is not None:
+        patch["autoscalingMode"] = ownership.mode.value
+    if last_active_at is not None:
+        patch["lastActiveTime"] = rfc3339(last_active_at)
+    if last_scale_at is not None:
+        patch["lastScaleTime"] = rfc3339(last_scale_at)
+    gone = [n for n in previous.get("tenants") or {} if n not in tenants]
+    tenant_patch: dict[str, Any] = dict.fromkeys(gone)
+    tenant_patch.update({n: s.to_json() for n, s in tenants.items()})
+    if tenant_patch:
+        patch["tenants"] = tenant_patch
+    return patch
