@@ -96,6 +96,7 @@ def _rows(rows: list[BreakdownRow], key: str) -> list[dict[str, Any]]:
             {
                 key: r.key,
                 "total": sum(c.values()),
+                "failed": r.failed_attempts,
                 **{
                     s: c.get(s, 0)
                     for s in (

@@ -194,6 +194,7 @@ class TenantDepth:
     tenant_id: int
     tenant: str
     state: TenantState
+    weight: int
     counts: dict[str, int]
     oldest_queued_at: datetime | None
 
@@ -231,5 +232,6 @@ class ThroughputPoint:
 class BreakdownRow:
     key: str
     counts: dict[str, int]
+    failed_attempts: int
     p50_run_ms: float | None
     p95_run_ms: float | None

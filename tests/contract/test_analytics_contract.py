@@ -90,6 +90,7 @@ def test_analytics_count_a_known_workload(store: SqlTaskStore) -> None:
     types = {r.key: r for r in store.breakdown(since=since, by="type", tenant_id=None)}
     assert types["email"].counts == {"succeeded": 3, "queued": 1}
     assert types["report"].counts == {"dead": 1}
+    assert (types["report"].failed_attempts, types["email"].failed_attempts) == (2, 0)
     assert types["email"].p50_run_ms == 2000.0
     tenants = {r.key: r.counts for r in store.breakdown(since=since, by="tenant", tenant_id=None)}
     assert tenants == {"acme": {"succeeded": 3, "dead": 1}, "globex": {"queued": 1}}

@@ -148,6 +148,7 @@ class AnalyticsOps(SqlBase):
 
         def work(conn: Connection) -> list[BreakdownRow]:
             counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+            failed: dict[str, int] = {}
             names = {
                 int(r.id): str(r.name) for r in conn.execute(select(tenants.c.id, tenants.c.name))
             }
@@ -165,16 +166,30 @@ class AnalyticsOps(SqlBase):
             )
             for r in conn.execute(self._scoped(q, tenant_id).group_by(key_col, tasks.c.state)):
                 counts[key(r.k)][str(r.state)] += int(r.n)
+            failing = (
+                select(key_col.label("k"), func.count().label("n"))
+                .select_from(task_attempts.join(tasks, tasks.c.id == task_attempts.c.task_id))
+                .where(
+                    task_attempts.c.finished_at >= since,
+                    task_attempts.c.outcome.in_(FAILED_OUTCOMES),
+                )
+            )
+            for r in conn.execute(self._scoped(failing, tenant_id).group_by(key_col)):
+                failed[key(r.k)] = int(r.n)
             runs: dict[str, list[float]] = defaultdict(list)
             for r in self._sample(conn, since, tenant_id):
                 k = key(r.type if by == "type" else r.tenant_id)
                 runs[k].append((r.finished_at - r.started_at).total_seconds() * 1000)
             out = []
-            for k in sorted(counts.keys() | runs.keys()):
+            for k in sorted(counts.keys() | runs.keys() | failed.keys()):
                 p = percentiles(runs.get(k, []))
                 out.append(
                     BreakdownRow(
-                        key=k, counts=dict(counts.get(k, {})), p50_run_ms=p.p50, p95_run_ms=p.p95
+                        key=k,
+                        counts=dict(counts.get(k, {})),
+                        failed_attempts=failed.get(k, 0),
+                        p50_run_ms=p.p50,
+                        p95_run_ms=p.p95,
                     )
                 )
             return out

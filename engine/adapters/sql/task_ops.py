@@ -335,6 +335,7 @@ class TaskOps(SqlBase):
                         tenant_id=tid,
                         tenant=str(t.name),
                         state=TenantState(t.state),
+                        weight=int(t.weight),
                         counts={s: counts.get(tid, {}).get(s, 0) for s in sorted(active)},
                         oldest_queued_at=oldest.get(tid),
                     )

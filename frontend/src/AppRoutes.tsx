@@ -1,0 +1,72 @@
+import { lazy, Suspense, type ReactNode } from 'react';
+import { Center, Loader } from '@mantine/core';
+import { Navigate, Outlet, Route, Routes, useLocation } from 'react-router';
+import { useAuth, useIsAdmin } from './auth/AuthProvider';
+import { Layout } from './components/Layout';
+import { ForbiddenPage, NotFoundPage } from './pages/ErrorPages';
+import { LoginPage } from './pages/LoginPage';
+
+// Pages load on first visit, so the login page does not pull in the charting code.
+const OverviewPage = lazy(() => import('./pages/OverviewPage').then((m) => ({ default: m.OverviewPage })));
+const TasksPage = lazy(() => import('./pages/TasksPage').then((m) => ({ default: m.TasksPage })));
+const TaskDetailPage = lazy(() => import('./pages/TaskDetailPage').then((m) => ({ default: m.TaskDetailPage })));
+const DeadLettersPage = lazy(() => import('./pages/DeadLettersPage').then((m) => ({ default: m.DeadLettersPage })));
+const AnalyticsPage = lazy(() => import('./pages/AnalyticsPage').then((m) => ({ default: m.AnalyticsPage })));
+const WorkersPage = lazy(() => import('./pages/WorkersPage').then((m) => ({ default: m.WorkersPage })));
+const TenantsPage = lazy(() => import('./pages/TenantsPage').then((m) => ({ default: m.TenantsPage })));
+
+function Page({ children }: { children: ReactNode }) {
+  return (
+    <Suspense
+      fallback={
+        <Center py="xl">
+          <Loader aria-label="Loading page" />
+        </Center>
+      }
+    >
+      {children}
+    </Suspense>
+  );
+}
+
+function RequireAuth() {
+  const { state } = useAuth();
+  const location = useLocation();
+  if (state.status === 'checking') {
+    return (
+      <Center h="100vh">
+        <Loader aria-label="Checking session" />
+      </Center>
+    );
+  }
+  if (state.status === 'anonymous') {
+    return <Navigate to="/login" replace state={{ from: location.pathname + location.search }} />;
+  }
+  return <Outlet />;
+}
+
+function RequireAdmin() {
+  return useIsAdmin() ? <Outlet /> : <ForbiddenPage />;
+}
+
+export function AppRoutes() {
+  return (
+    <Routes>
+      <Route path="/login" element={<LoginPage />} />
+      <Route element={<RequireAuth />}>
+        <Route element={<Layout />}>
+          <Route index element={<Page><OverviewPage /></Page>} />
+          <Route path="tasks" element={<Page><TasksPage /></Page>} />
+          <Route path="tasks/:id" element={<Page><TaskDetailPage /></Page>} />
+          <Route path="dead-letters" element={<Page><DeadLettersPage /></Page>} />
+          <Route path="analytics" element={<Page><AnalyticsPage /></Page>} />
+          <Route path="workers" element={<Page><WorkersPage /></Page>} />
+          <Route element={<RequireAdmin />}>
+            <Route path="tenants" element={<Page><TenantsPage /></Page>} />
+          </Route>
+          <Route path="*" element={<NotFoundPage />} />
+        </Route>
+      </Route>
+    </Routes>
+  );
+}

@@ -1,0 +1,107 @@
+/** Task-list filters: kept in the URL query string so they survive reloads and actions. */
+import type { BulkFilter, TaskState } from '../api/types';
+import { isTaskState } from '../api/types';
+
+export const RANGES = {
+  '15m': 15 * 60,
+  '1h': 60 * 60,
+  '24h': 24 * 60 * 60,
+  '7d': 7 * 24 * 60 * 60,
+} as const;
+export type RangeKey = keyof typeof RANGES | '';
+
+export const RANGE_OPTIONS: { value: RangeKey; label: string }[] = [
+  { value: '', label: 'Any time' },
+  { value: '15m', label: 'Last 15 minutes' },
+  { value: '1h', label: 'Last hour' },
+  { value: '24h', label: 'Last 24 hours' },
+  { value: '7d', label: 'Last 7 days' },
+];
+
+export interface TaskFilters {
+  states: TaskState[];
+  type: string;
+  tenant: string;
+  /** Exact task id search. */
+  id: string;
+  range: RangeKey;
+}
+
+export const EMPTY_FILTERS: TaskFilters = { states: [], type: '', tenant: '', id: '', range: '' };
+
+/** What the list query is keyed on: the filters minus anything time-dependent. */
+export type TaskListParams = TaskFilters;
+
+function isRange(value: string): value is RangeKey {
+  return value === '' || value in RANGES;
+}
+
+export function parseFilters(search: URLSearchParams): TaskFilters {
+  const states = search
+    .getAll('state')
+    .flatMap((s) => s.split(','))
+    .map((s) => s.trim())
+    .filter(isTaskState);
+  const range = search.get('range') ?? '';
+  const id = (search.get('id') ?? '').trim();
+  return {
+    states: [...new Set(states)],
+    type: (search.get('type') ?? '').trim(),
+    tenant: (search.get('tenant') ?? '').trim(),
+    id: /^\d+$/.test(id) ? id : '',
+    range: isRange(range) ? range : '',
+  };
+}
+
+export function filtersToSearch(filters: TaskFilters): URLSearchParams {
+  const search = new URLSearchParams();
+  for (const state of filters.states) search.append('state', state);
+  if (filters.type) search.set('type', filters.type);
+  if (filters.tenant) search.set('tenant', filters.tenant);
+  if (filters.id) search.set('id', filters.id);
+  if (filters.range) search.set('range', filters.range);
+  return search;
+}
+
+export function hasFilters(filters: TaskFilters): boolean {
+  return filtersToSearch(filters).toString() !== '';
+}
+
+function createdAfter(range: RangeKey, now: Date): string | undefined {
+  if (!range) return undefined;
+  return new Date(now.getTime() - RANGES[range] * 1000).toISOString();
+}
+
+/** Query parameters for GET /api/tasks. */
+export function toListQuery(filters: TaskFilters, now: Date) {
+  return {
+    state: filters.states,
+    type: filters.type || undefined,
+    tenant: filters.tenant || undefined,
+    id: filters.id || undefined,
+    created_after: createdAfter(filters.range, now),
+  };
+}
+
+/**
+ * The `filter` body of POST /api/tasks/bulk/{cancel,retry}; the id search has no bulk form.
+ * `state` is always a list: the server validates it as one (a bare string answers 422).
+ */
+export function toBulkFilter(filters: TaskFilters, now: Date): BulkFilter {
+  const filter: BulkFilter = {};
+  if (filters.states.length > 0) filter.state = [...filters.states];
+  if (filters.type) filter.type = filters.type;
+  if (filters.tenant) filter.tenant = filters.tenant;
+  const after = createdAfter(filters.range, now);
+  if (after) filter.created_after = after;
+  return filter;
+}
+
+export function describeFilter(filter: BulkFilter): string {
+  const parts: string[] = [];
+  if (filter.state?.length) parts.push(`state ${filter.state.join(' or ')}`);
+  if (filter.type) parts.push(`type ${filter.type}`);
+  if (filter.tenant) parts.push(`tenant ${filter.tenant}`);
+  if (filter.created_after) parts.push(`created after ${new Date(filter.created_after).toLocaleString()}`);
+  return parts.length ? parts.join(', ') : 'every task';
+}
