@@ -52,6 +52,11 @@ def main() -> None:
 @click.option("--workers", type=int, default=None, help="Worker slots (SKIPLOCK_WORKERS).")
 @click.option("--port", type=int, default=None, help="HTTP port (SKIPLOCK_PORT, default 8080).")
 @click.option("--host", default=None, help="Bind address (SKIPLOCK_HOST, default 127.0.0.1).")
+@click.option(
+    "--root-path",
+    default=None,
+    help="URL prefix a proxy in front strips, e.g. /skiplock (SKIPLOCK_ROOT_PATH).",
+)
 @click.option("--database-url", default=None, help="SKIPLOCK_DATABASE_URL.")
 @click.option("--redis-url", default=None, help="SKIPLOCK_REDIS_URL.")
 def serve(
@@ -59,6 +64,7 @@ def serve(
     workers: int | None,
     port: int | None,
     host: str | None,
+    root_path: str | None,
     database_url: str | None,
     redis_url: str | None,
 ) -> None:
@@ -77,6 +83,7 @@ def serve(
         workers=workers,
         port=port,
         host=host,
+        root_path=root_path,
         database_url=database_url,
         redis_url=redis_url,
     )
@@ -99,6 +106,7 @@ def serve(
         log_config=None,
         timeout_graceful_shutdown=3,
         access_log=False,
+        root_path=settings.root_path,
     )
     _DrainingServer(config).run()
 

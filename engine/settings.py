@@ -22,6 +22,11 @@ class Settings(BaseSettings):
     redis_prefix: str = Field("skiplock", pattern=r"^[A-Za-z0-9_:.-]{1,64}$")
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
+    root_path: str = Field(
+        "",
+        pattern=r"^(/[A-Za-z0-9._~-]+)*$",
+        description="URL prefix a proxy serves the engine under and strips (e.g. /skiplock)",
+    )
     workers: int = Field(8, ge=0, le=1024, description="worker slots per instance")
     roles: str = "all"
     instance_id: str | None = None
@@ -35,6 +40,7 @@ class Settings(BaseSettings):
     default_max_attempts: int = Field(3, ge=1, le=100)
     default_timeout_s: float = Field(300.0, gt=0)
     max_payload_bytes: int = Field(256 * 1024, ge=1024)
+    max_body_bytes: int = Field(16 * 1024 * 1024, ge=64 * 1024, description="any request body")
     max_batch: int = Field(1000, ge=1, le=10000)
 
     poll_interval_s: float = Field(1.0, gt=0)
