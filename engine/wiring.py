@@ -203,6 +203,7 @@ def build_engine(settings: Settings, *, store: SqlTaskStore | None = None) -> En
     context = ApiContext(
         config=ApiConfig(
             max_payload_bytes=settings.max_payload_bytes,
+            max_body_bytes=settings.max_body_bytes,
             max_batch=settings.max_batch,
             default_max_attempts=settings.default_max_attempts,
             default_timeout_s=settings.default_timeout_s,

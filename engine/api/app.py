@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from engine import __version__
 from engine.api import (
@@ -33,37 +36,94 @@ def create_app(ctx: ApiContext, *, lifespan: Lifespan | None = None) -> FastAPI:
     )
     app.state.ctx = ctx
     errors.install(app)
+    app.add_middleware(Guard, max_body_bytes=ctx.config.max_body_bytes)
 
-    @app.middleware("http")
-    async def limit_body(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        declared = request.headers.get("content-length")
-        if declared is not None:
-            if not declared.isdigit():
-                return errors.error_response(400, "bad_request", "invalid Content-Length")
-            if int(declared) > ctx.config.max_body_bytes:
-                return errors.error_response(
-                    413,
-                    "payload_too_large",
-                    f"request body over {ctx.config.max_body_bytes} bytes",
-                )
-        response = await call_next(request)
-        if request.url.path.startswith("/api/"):
-            response.headers.setdefault("Cache-Control", "no-store")
-            response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        return response
-
+    # Any authenticated route may answer these; operations routes declare their own.
+    authenticated = errors.responses(400, 401, 403, 404, 409, 413, 422, 503)
     for router in (
         routes_tasks.router,
         routes_tenants.router,
-        routes_ops.router,
         routes_sse.router,
         routes_analytics.router,
     ):
-        app.include_router(router)
+        app.include_router(router, responses=authenticated)
+    app.include_router(routes_ops.router)
     _mount_dashboard(app)
     return app
+
+
+class BodyTooLarge(HTTPException):
+    """Raised from ``receive`` once a body passes the limit; FastAPI re-raises HTTP
+    exceptions met while it reads a body, so the error handlers answer 413."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"request body over {limit} bytes")
+
+
+class Guard:
+    """Request body limit and API response headers, as plain ASGI middleware.
+
+    ``Content-Length`` over the limit is refused before the body is read. A body
+    without one (``Transfer-Encoding: chunked``) is counted as it streams in and cut
+    off at the limit, so no request can make the server buffer more than the limit.
+    Plain ASGI rather than ``@app.middleware``: it sees the body chunk by chunk and does
+    not buffer streaming responses (SSE)."""
+
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+        self.app = app
+        self.limit = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        # The path as the routes see it: behind a proxy (SKIPLOCK_ROOT_PATH) the ASGI
+        # path still carries the root path in front.
+        path, root = str(scope.get("path", "")), str(scope.get("root_path", ""))
+        is_api = path.removeprefix(root).startswith("/api/")
+        started = False
+
+        async def send_guarded(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                if is_api:
+                    headers = MutableHeaders(scope=message)
+                    headers.setdefault("Cache-Control", "no-store")
+                    headers.setdefault("X-Content-Type-Options", "nosniff")
+            await send(message)
+
+        declared = Headers(scope=scope).get("content-length")
+        refusal = None
+        if declared is not None and not (declared.isascii() and declared.isdigit()):
+            refusal = errors.error_response(400, "bad_request", "invalid Content-Length")
+        elif declared is not None and int(declared) > self.limit:
+            refusal = errors.error_response(
+                413, "payload_too_large", f"request body over {self.limit} bytes"
+            )
+        if refusal is not None:
+            await refusal(scope, receive, send_guarded)
+            return
+
+        seen = 0
+
+        async def receive_limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise BodyTooLarge(self.limit)
+            return message
+
+        try:
+            await self.app(scope, receive_limited, send_guarded)
+        except BodyTooLarge as exc:
+            # Read outside FastAPI's body parsing (no handler saw it): answer here.
+            if started:
+                raise
+            response = errors.error_response(413, "payload_too_large", str(exc.detail))
+            await response(scope, receive, send_guarded)
 
 
 def _mount_dashboard(app: FastAPI) -> None:

@@ -4,17 +4,107 @@ stack trace. Domain errors map to one status each."""
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from engine.domain.errors import Conflict, Invalid, NotFound, Unavailable
 from engine.domain.states import InvalidTransition
 
 log = logging.getLogger("skiplock.api")
+
+
+class OutageLog:
+    """Logs an outage's first failure, then at most one line per ``every_s`` with the
+    count in between: while a dependency is down every request fails the same way, and
+    a line per request would flood the log."""
+
+    def __init__(self, logger: logging.Logger, *, every_s: float = 10.0) -> None:
+        self._log = logger
+        self._every_s = every_s
+        self._next_at = 0.0
+        self._suppressed = 0
+
+    def warning(self, message: str, *args: object) -> None:
+        now = time.monotonic()
+        if now < self._next_at:
+            self._suppressed += 1
+            return
+        if self._suppressed:
+            message += f" (and {self._suppressed} more like it)"
+        self._log.warning(message, *args)
+        self._next_at, self._suppressed = now + self._every_s, 0
+
+
+outage_log = OutageLog(log)
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Whether ``exc`` looks like a dependency being unreachable (driver errors, by
+    name: the API layer imports neither SQLAlchemy nor Redis) rather than a bug."""
+    return isinstance(exc, TimeoutError | ConnectionError) or type(exc).__name__ in (
+        "OperationalError",
+        "InterfaceError",
+        "TimeoutError",
+        "ConnectionError",
+    )
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class ErrorOut(BaseModel):
+    """The body of every error response."""
+
+    error: str
+    message: str
+    fields: list[FieldError] | None = None
+
+
+_DESCRIPTIONS = {
+    400: "Malformed request (query parameter, cursor, Content-Length)",
+    401: "Missing, unknown or revoked API key",
+    403: "A tenant key on an admin route",
+    404: "No such resource, or another tenant's",
+    409: "The resource's state forbids the action",
+    413: "Request body or payload too large",
+    422: "Validation failed: out-of-range field, unknown task type, malformed JSON",
+    429: "Rate limited; see Retry-After",
+    503: "A dependency is unavailable; see Retry-After",
+}
+
+
+def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses=`` for these error statuses, all with the error body."""
+    return {s: {"model": ErrorOut, "description": _DESCRIPTIONS[s]} for s in statuses}
+
+
+# FastAPI answers 400 with this detail for a body it cannot decode at all (not UTF-8,
+# nested past the parser's recursion limit); the API promises 422 for malformed JSON.
+_UNPARSABLE_BODY = "There was an error parsing the body"
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def _allowed_methods(request: Request) -> str | None:
+    """Every method some route serves at this path. Starlette's 405 names only the first
+    partly matching route's methods, and a path may have one route per method; probing
+    each method through the public ``matches`` works however the routes are nested."""
+    allowed = []
+    for method in _METHODS:
+        probe = {**request.scope, "method": method}
+        if any(route.matches(probe)[0] is Match.FULL for route in request.app.router.routes):
+            allowed.append(method)
+    return ", ".join(allowed) or None
 
 
 class ApiError(Exception):
@@ -108,25 +198,36 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Unavailable)
     async def _unavailable(_: Request, exc: Unavailable) -> JSONResponse:
-        log.warning("503: %s", exc)
+        # The message (driver errors: host, port, errno) goes to the log, not to clients.
+        outage_log.warning("503: %s", exc)
         return error_response(
-            503, "unavailable", str(exc), headers={"Retry-After": str(exc.retry_after_s)}
+            503,
+            "unavailable",
+            "temporarily unavailable; retry shortly",
+            headers={"Retry-After": str(exc.retry_after_s)},
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and exc.detail == _UNPARSABLE_BODY:
+            return error_response(
+                422,
+                "validation_error",
+                "request body is not valid JSON",
+                fields=[{"field": "body", "message": "not valid JSON"}],
+            )
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405 and (allowed := _allowed_methods(request)):
+            headers["Allow"] = allowed
         code = _CODES.get(exc.status_code, "error")
-        return error_response(
-            exc.status_code, code, str(exc.detail), headers=getattr(exc, "headers", None)
-        )
+        return error_response(exc.status_code, code, str(exc.detail), headers=headers or None)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         # Database outages surface as driver errors deep in a call; answer 503 rather
         # than 500 for anything that looks like one, and never leak a traceback.
-        name = type(exc).__name__
-        if name in ("OperationalError", "InterfaceError", "TimeoutError", "ConnectionError"):
-            log.warning("503 on %s %s: %s", request.method, request.url.path, exc)
+        if is_outage(exc):
+            outage_log.warning("503 on %s %s: %s", request.method, request.url.path, exc)
             return error_response(
                 503,
                 "unavailable",

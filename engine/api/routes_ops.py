@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import time
 from datetime import timedelta
@@ -16,12 +17,14 @@ from pydantic import BaseModel, Field
 from engine import metrics
 from engine.api.auth import Admin, Caller, Ctx
 from engine.api.context import ApiContext
-from engine.domain.errors import Conflict, NotFound
+from engine.api.errors import is_outage, responses
+from engine.domain.errors import Conflict, NotFound, Unavailable
 from engine.domain.models import NewTask, TenantDepth
 from engine.handlers import SIMULATIONS
 from engine.services.publisher import task_event
 
 router = APIRouter(tags=["operations"])
+log = logging.getLogger("skiplock.api")
 
 DEMO_TENANTS = {"demo-acme": 3, "demo-globex": 1, "demo-initech": 1}
 _STATS_TTL_S = 2.0
@@ -32,22 +35,38 @@ async def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/api/ready")
+class ReadyOut(BaseModel):
+    ready: bool
+    checks: dict[str, str]
+
+
+@router.get(
+    "/api/ready",
+    response_model=ReadyOut,
+    responses={503: {"model": ReadyOut, "description": "Not ready: the database is unreachable"}},
+)
 async def ready(ctx: Ctx) -> JSONResponse:
+    # Unauthenticated, so a failing check names only the kind of error: driver messages
+    # carry host names and ports. The server log has the details.
     checks: dict[str, str] = {}
     try:
         await asyncio.wait_for(asyncio.to_thread(ctx.store.ping), timeout=ctx.config.db_timeout_s)
         checks["database"] = "ok"
     except Exception as exc:
-        checks["database"] = f"unavailable: {exc}"[:200]
+        log.debug("readiness: database check failed: %s", exc)
+        checks["database"] = f"unavailable ({type(exc).__name__})"
     if ctx.redis_ping is not None:
         try:
             await asyncio.wait_for(ctx.redis_ping(), timeout=ctx.config.db_timeout_s)
             checks["redis"] = "ok"
         except Exception as exc:
-            checks["redis"] = f"unavailable: {exc}"[:200]
-    is_ready = checks.get("database") == "ok"  # Redis down degrades, it does not stop us
-    return JSONResponse({"ready": is_ready, "checks": checks}, status_code=200 if is_ready else 503)
+            log.debug("readiness: redis check failed: %s", exc)
+            checks["redis"] = f"unavailable ({type(exc).__name__})"
+    if checks["database"] == "ok":  # Redis down degrades, it does not stop us
+        return JSONResponse({"ready": True, "checks": checks})
+    return JSONResponse(
+        {"ready": False, "checks": checks}, status_code=503, headers={"Retry-After": "5"}
+    )
 
 
 async def cached_stats(ctx: ApiContext) -> list[TenantDepth]:
@@ -75,9 +94,18 @@ async def prometheus(ctx: Ctx) -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
-@router.get("/api/workers")
+@router.get("/api/workers", responses=responses(400, 401, 503))
 async def workers(_: Caller, ctx: Ctx) -> dict[str, list[dict[str, Any]]]:
-    instances = await ctx.registry.instances()
+    try:
+        instances = await asyncio.wait_for(
+            ctx.registry.instances(), timeout=ctx.config.db_timeout_s
+        )
+    except Exception as exc:
+        if not is_outage(exc):
+            raise
+        # Raised here rather than left to the catch-all handler, which answers 503 too
+        # but hands the exception on to the server to log with a traceback.
+        raise Unavailable(f"worker registry unavailable: {exc!r}") from exc
     return {
         "instances": [
             {
@@ -104,7 +132,7 @@ async def workers(_: Caller, ctx: Ctx) -> dict[str, list[dict[str, Any]]]:
     }
 
 
-@router.get("/api/queue/stats")
+@router.get("/api/queue/stats", responses=responses(400, 401, 503))
 async def queue_stats(who: Caller, ctx: Ctx) -> dict[str, Any]:
     stats = await cached_stats(ctx)
     if not who.is_admin:
@@ -134,7 +162,7 @@ class SeedIn(BaseModel):
     count: int = Field(300, ge=1, le=5000)
 
 
-@router.post("/api/demo/seed")
+@router.post("/api/demo/seed", responses=responses(400, 401, 403, 413, 422, 503))
 async def demo_seed(_: Admin, ctx: Ctx, body: SeedIn | None = None) -> dict[str, Any]:
     count = (body or SeedIn()).count
     now = ctx.clock.now()
@@ -185,7 +213,7 @@ async def demo_seed(_: Admin, ctx: Ctx, body: SeedIn | None = None) -> dict[str,
     return {"created": len(stored), "tenants": list(DEMO_TENANTS)}
 
 
-@router.post("/api/demo/clear")
+@router.post("/api/demo/clear", responses=responses(400, 401, 403, 503))
 async def demo_clear(_: Admin, ctx: Ctx) -> dict[str, int]:
     ids = []
     for name in DEMO_TENANTS:

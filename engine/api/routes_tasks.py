@@ -6,12 +6,12 @@ import asyncio
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 
 from engine.api import submission
 from engine.api.auth import Caller, Ctx
 from engine.api.context import ApiContext
-from engine.api.errors import ApiError
+from engine.api.errors import ApiError, responses
 from engine.api.schemas import (
     BatchIn,
     BatchOut,
@@ -29,6 +29,12 @@ from engine.services.publisher import task_event
 router = APIRouter(prefix="/api/tasks", tags=["tasks"])
 
 BULK_LIMIT = 10_000
+MAX_ID = 2**62
+# ``{task_id:int}`` matches digits only, so ``GET /api/tasks/batch`` is a 405 (the path
+# exists for POST), not a failed integer parse; the bound keeps ids inside BIGINT.
+TaskId = Annotated[int, Path(ge=1, le=MAX_ID)]
+# Each comma-separated value of a ``state=``/``type=`` filter, like a task type itself.
+MAX_FILTER_VALUE = 128
 
 
 def _scope(who: Principal) -> int | None:
@@ -55,7 +61,10 @@ def _emit(ctx: ApiContext, task: Task) -> None:
     "",
     status_code=201,
     response_model=TaskOut,
-    responses={200: {"description": "An idempotent repeat: the original task"}},
+    responses={
+        200: {"model": TaskOut, "description": "An idempotent repeat: the original task"},
+        **responses(429),
+    },
 )
 async def create_task(body: TaskIn, who: Caller, ctx: Ctx, response: Response) -> TaskOut:
     stored, headers = await submission.submit(ctx, who, [body], batch=False)
@@ -65,18 +74,46 @@ async def create_task(body: TaskIn, who: Caller, ctx: Ctx, response: Response) -
     return TaskOut.of(stored[0].task)
 
 
-@router.post("/batch", status_code=201, response_model=BatchOut)
+@router.post("/batch", status_code=201, response_model=BatchOut, responses=responses(429))
 async def create_batch(body: BatchIn, who: Caller, ctx: Ctx, response: Response) -> BatchOut:
     stored, headers = await submission.submit(ctx, who, body.tasks, batch=True)
     response.headers.update(headers)
     return BatchOut(items=[TaskOut.of(s.task) for s in stored])
 
 
-def _split(values: list[str] | None) -> list[str]:
+def _split(name: str, values: list[str] | None) -> list[str]:
     out: list[str] = []
     for value in values or []:
         out += [v.strip() for v in value.split(",") if v.strip()]
+    if len(out) > 50 or any(len(v) > MAX_FILTER_VALUE for v in out):
+        raise ApiError(
+            422,
+            "validation_error",
+            f"{name}: at most 50 values of at most {MAX_FILTER_VALUE} characters",
+            fields=[{"field": name, "message": "too many or too long values"}],
+        )
     return out
+
+
+def _check_times(**moments: datetime | None) -> None:
+    for name, moment in moments.items():
+        if moment is None:
+            continue
+        if moment.tzinfo is None:
+            raise ApiError(
+                422,
+                "validation_error",
+                f"{name} needs a timezone (e.g. ...Z)",
+                fields=[{"field": name, "message": "timezone required"}],
+            )
+        if not submission.EARLIEST <= moment < submission.LATEST:
+            raise ApiError(
+                422,
+                "validation_error",
+                f"{name} must be between {submission.EARLIEST:%Y-%m-%d} and "
+                f"{submission.LATEST:%Y-%m-%d} (UTC)",
+                fields=[{"field": name, "message": "out of range"}],
+            )
 
 
 async def _tenant_filter(ctx: ApiContext, who: Principal, tenant: str | None) -> int | None:
@@ -104,7 +141,7 @@ async def list_tasks(
     cursor: Annotated[str | None, Query(max_length=24)] = None,
 ) -> PageOut:
     try:
-        states = tuple(TaskState(s) for s in _split(state))
+        states = tuple(TaskState(s) for s in _split("state", state))
     except ValueError as exc:
         known = ", ".join(s.value for s in TaskState)
         raise ApiError(
@@ -123,18 +160,11 @@ async def list_tasks(
                 fields=[{"field": "cursor", "message": "invalid"}],
             )
         after = int(cursor)
-    for moment, name in ((created_after, "created_after"), (created_before, "created_before")):
-        if moment is not None and moment.tzinfo is None:
-            raise ApiError(
-                422,
-                "validation_error",
-                f"{name} needs a timezone (e.g. ...Z)",
-                fields=[{"field": name, "message": "timezone required"}],
-            )
+    _check_times(created_after=created_after, created_before=created_before)
     flt = TaskFilter(
         tenant_id=await _tenant_filter(ctx, who, tenant),
         states=states,
-        types=tuple(_split(type)),
+        types=tuple(_split("type", type)),
         ids=(id,) if id is not None else (),
         created_after=created_after,
         created_before=created_before,
@@ -156,9 +186,17 @@ async def _bulk_filter(ctx: ApiContext, who: Principal, body: BulkIn) -> TaskFil
             fields=[{"field": "ids", "message": "give either ids or filter"}],
         )
     if body.ids is not None:
+        if not all(1 <= i <= MAX_ID for i in body.ids):
+            raise ApiError(
+                422,
+                "validation_error",
+                f"ids must be between 1 and {MAX_ID}",
+                fields=[{"field": "ids", "message": "out of range"}],
+            )
         return TaskFilter(tenant_id=_scope(who), ids=tuple(body.ids))
     f = body.filter
     assert f is not None
+    _check_times(created_after=f.created_after, created_before=f.created_before)
     return TaskFilter(
         tenant_id=await _tenant_filter(ctx, who, f.tenant),
         states=tuple(f.state or ()),
@@ -188,14 +226,14 @@ async def bulk_retry(body: BulkIn, who: Caller, ctx: Ctx) -> BulkOut:
     return BulkOut(changed=len(ids), ids=ids[:1000], truncated=len(ids) >= BULK_LIMIT)
 
 
-@router.get("/{task_id}", response_model=TaskDetailOut)
-async def get_task(task_id: int, who: Caller, ctx: Ctx) -> TaskDetailOut:
+@router.get("/{task_id:int}", response_model=TaskDetailOut)
+async def get_task(task_id: TaskId, who: Caller, ctx: Ctx) -> TaskDetailOut:
     task = await asyncio.to_thread(ctx.store.get_task, task_id, tenant_id=_scope(who))
     return TaskDetailOut.detail(task)
 
 
-@router.post("/{task_id}/cancel", response_model=TaskOut)
-async def cancel_task(task_id: int, who: Caller, ctx: Ctx) -> TaskOut:
+@router.post("/{task_id:int}/cancel", response_model=TaskOut)
+async def cancel_task(task_id: TaskId, who: Caller, ctx: Ctx) -> TaskOut:
     task = await asyncio.to_thread(
         ctx.store.cancel, task_id, tenant_id=_scope(who), now=ctx.clock.now()
     )
@@ -203,8 +241,8 @@ async def cancel_task(task_id: int, who: Caller, ctx: Ctx) -> TaskOut:
     return TaskOut.of(task)
 
 
-@router.post("/{task_id}/retry", response_model=TaskOut)
-async def retry_task(task_id: int, who: Caller, ctx: Ctx) -> TaskOut:
+@router.post("/{task_id:int}/retry", response_model=TaskOut)
+async def retry_task(task_id: TaskId, who: Caller, ctx: Ctx) -> TaskOut:
     task = await asyncio.to_thread(
         ctx.store.requeue, task_id, tenant_id=_scope(who), now=ctx.clock.now()
     )

@@ -9,12 +9,12 @@ import json
 import logging
 import math
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from engine import metrics
 from engine.api.context import ApiContext
-from engine.api.errors import ApiError
+from engine.api.errors import ApiError, OutageLog
 from engine.api.schemas import TaskIn
 from engine.domain.models import NewTask, Principal, Tenant, TenantState
 from engine.domain.states import TaskState
@@ -22,8 +22,13 @@ from engine.ports import Submitted
 from engine.services.publisher import task_event
 
 log = logging.getLogger("skiplock.api")
+limiter_log = OutageLog(log)
 
 DEFAULT_TENANT = "default"
+# Times a task may be scheduled at: inside every database's DATETIME range, and far
+# enough from datetime's limits that converting any UTC offset cannot overflow.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9999, 1, 1, tzinfo=UTC)
 
 
 def json_depth(value: Any, limit: int) -> int:
@@ -68,13 +73,12 @@ def _check_task(ctx: ApiContext, index: int | None, task: TaskIn) -> None:
             "give delay_s or run_at, not both",
             fields=[{"field": f"{where}run_at", "message": "conflicts with delay_s"}],
         )
-    size = len(json.dumps(task.payload, separators=(",", ":")).encode())
-    if size > ctx.config.max_payload_bytes:
+    if task.run_at is not None and not EARLIEST <= task.run_at < LATEST:
         raise ApiError(
-            413,
-            "payload_too_large",
-            f"{where}payload is {size} bytes; the limit is {ctx.config.max_payload_bytes}",
-            fields=[{"field": f"{where}payload", "message": "too large"}],
+            422,
+            "validation_error",
+            f"{where}run_at must be between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d} (UTC)",
+            fields=[{"field": f"{where}run_at", "message": "out of range"}],
         )
     if json_depth(task.payload, ctx.config.max_json_depth) > ctx.config.max_json_depth:
         raise ApiError(
@@ -83,6 +87,33 @@ def _check_task(ctx: ApiContext, index: int | None, task: TaskIn) -> None:
             f"{where}payload nests deeper than {ctx.config.max_json_depth} levels",
             fields=[{"field": f"{where}payload", "message": "too deeply nested"}],
         )
+    size = len(_stored_json(task.payload, f"{where}payload"))
+    if size > ctx.config.max_payload_bytes:
+        raise ApiError(
+            413,
+            "payload_too_large",
+            f"{where}payload is {size} bytes; the limit is {ctx.config.max_payload_bytes}",
+            fields=[{"field": f"{where}payload", "message": "too large"}],
+        )
+
+
+def _stored_json(value: Any, field: str) -> bytes:
+    """``value`` as the store will write it (UTF-8 JSON). Python's parser lets through
+    what is not JSON and what no database can store: NaN and Infinity (also as 1e400)
+    and lone UTF-16 surrogates (``"\\ud800"``); refuse them here with a 422."""
+    try:
+        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        return text.encode()
+    except UnicodeEncodeError:  # before ValueError, its base class
+        message = "strings must be valid Unicode (no lone surrogates)"
+    except ValueError:
+        message = "NaN and Infinity are not JSON numbers"
+    raise ApiError(
+        422,
+        "validation_error",
+        f"{field}: {message}",
+        fields=[{"field": field, "message": message}],
+    )
 
 
 async def submit(
@@ -164,7 +195,7 @@ async def _admit(ctx: ApiContext, tenant: Tenant, cost: int) -> dict[str, str]:
     except Exception as exc:
         mode = "open" if ctx.config.rate_limit_fail_open else "closed"
         metrics.RATE_LIMITER_ERRORS.labels(mode).inc()
-        log.warning("rate limiter unavailable (%s); failing %s", exc, mode)
+        limiter_log.warning("rate limiter unavailable (%s); failing %s", exc, mode)
         if ctx.config.rate_limit_fail_open:
             return {}
         raise ApiError(

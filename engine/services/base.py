@@ -15,6 +15,15 @@ from engine.domain.errors import Unavailable
 log = logging.getLogger("skiplock.services")
 
 
+def _is_outage(exc: Exception) -> bool:
+    """A dependency being down (expected, logged without a traceback), not a bug. Redis
+    errors are matched by name: services do not import the Redis client."""
+    return isinstance(exc, Unavailable | OSError) or type(exc).__name__ in (
+        "ConnectionError",
+        "TimeoutError",
+    )
+
+
 class LoopService(ABC):
     """Runs ``run_once`` every ``interval_s`` (± jitter) until stopped. A failing cycle
     is logged and retried with backoff; it never kills the process."""
@@ -58,23 +67,38 @@ class LoopService(ABC):
             await asyncio.wait_for(self._wake.wait(), timeout=seconds)
         self._wake.clear()
 
+    def backoff_s(self, failures: int) -> float:
+        """How long to wait after ``failures`` failed cycles in a row.
+
+        Doubles from 0.5 s but never past the service's own interval (at least 1 s): a
+        dependency that is down then sees no more calls than in normal operation, and
+        the service resumes within one interval of its return. A longer backoff would
+        be harmful, not cautious: the lease heartbeat backing off past the lease lets a
+        short database outage expire every lease and run the tasks twice."""
+        doubling = 0.5 * 2.0 ** min(failures, 6)
+        return min(30.0, max(self._interval_s, 1.0), doubling)
+
     async def _loop(self) -> None:
         failures = 0
         while not self._stopping.is_set():
             try:
                 handled = await self.run_once()
+                if failures:
+                    log.info("%s: recovered after %d failed cycles", self.name, failures)
                 failures = 0
-            except Unavailable as exc:
+            except Exception as exc:
                 failures += 1
                 metrics.DB_ERRORS.labels(self.name).inc()
-                log.warning("%s: %s (retrying)", self.name, exc)
-                await self._sleep(min(30.0, 0.5 * 2 ** min(failures, 6)))
-                continue
-            except Exception:
-                failures += 1
-                metrics.DB_ERRORS.labels(self.name).inc()
-                log.exception("%s: cycle failed (retrying)", self.name)
-                await self._sleep(min(30.0, 0.5 * 2 ** min(failures, 6)))
+                # Every cycle of a down dependency fails; log the first and then ever
+                # more rarely (powers of two), not once per interval.
+                if failures & (failures - 1) == 0:
+                    if _is_outage(exc):
+                        log.warning("%s: %s (retrying; failure %d)", self.name, exc, failures)
+                    else:
+                        log.exception(
+                            "%s: cycle failed (failure %d; retrying)", self.name, failures
+                        )
+                await self._sleep(self.backoff_s(failures))
                 continue
             if handled and self.busy_again(handled):
                 await asyncio.sleep(0)
