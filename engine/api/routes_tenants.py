@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Annotated
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Path, Response
 
 from engine import keys
 from engine.api.auth import SESSION_COOKIE, Admin, Caller, Ctx, resolve
 from engine.api.context import ApiContext
 from engine.api.errors import ApiError
 from engine.api.schemas import (
+    NAME_PATTERN,
     KeyCreatedOut,
     KeyIn,
     KeyOut,
@@ -25,6 +27,8 @@ from engine.domain.models import Event, RateLimit, Role, Tenant, TenantState
 from engine.domain.ratelimit import parse_rate_limit
 
 router = APIRouter(prefix="/api", tags=["tenants"])
+
+TenantName = Annotated[str, Path(max_length=64, pattern=NAME_PATTERN)]
 
 
 def _rate(text: str | None) -> RateLimit | None:
@@ -79,7 +83,7 @@ async def create_tenant(body: TenantIn, _: Admin, ctx: Ctx) -> TenantCreatedOut:
 
 
 @router.get("/tenants/{name}", response_model=TenantOut)
-async def get_tenant(name: str, _: Admin, ctx: Ctx) -> TenantOut:
+async def get_tenant(name: TenantName, _: Admin, ctx: Ctx) -> TenantOut:
     tenant = await asyncio.to_thread(ctx.store.get_tenant, name=name)
     return await _out(ctx, tenant)
 
@@ -114,22 +118,22 @@ async def _update(ctx: ApiContext, name: str, body: TenantPatch) -> TenantOut:
 
 
 @router.patch("/tenants/{name}", response_model=TenantOut)
-async def patch_tenant(name: str, body: TenantPatch, _: Admin, ctx: Ctx) -> TenantOut:
+async def patch_tenant(name: TenantName, body: TenantPatch, _: Admin, ctx: Ctx) -> TenantOut:
     return await _update(ctx, name, body)
 
 
 @router.post("/tenants/{name}/pause", response_model=TenantOut)
-async def pause_tenant(name: str, _: Admin, ctx: Ctx) -> TenantOut:
+async def pause_tenant(name: TenantName, _: Admin, ctx: Ctx) -> TenantOut:
     return await _update(ctx, name, TenantPatch(state="paused"))
 
 
 @router.post("/tenants/{name}/resume", response_model=TenantOut)
-async def resume_tenant(name: str, _: Admin, ctx: Ctx) -> TenantOut:
+async def resume_tenant(name: TenantName, _: Admin, ctx: Ctx) -> TenantOut:
     return await _update(ctx, name, TenantPatch(state="active"))
 
 
 @router.post("/tenants/{name}/drain", response_model=TenantOut)
-async def drain_tenant(name: str, _: Admin, ctx: Ctx) -> TenantOut:
+async def drain_tenant(name: TenantName, _: Admin, ctx: Ctx) -> TenantOut:
     return await _update(ctx, name, TenantPatch(state="draining"))
 
 

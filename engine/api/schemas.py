@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, field_validator
 
 from engine.domain.models import ApiKeyInfo, Task, Tenant
 from engine.domain.ratelimit import parse_rate_limit
@@ -14,6 +14,7 @@ from engine.domain.states import TaskState
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 TYPE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
+RATE_PATTERN = r"^\s*[0-9]{1,8}\s*/\s*[0-9]{1,5}\s*$"
 
 
 class Strict(BaseModel):
@@ -145,7 +146,7 @@ class BulkFilter(Strict):
 
 
 class BulkIn(Strict):
-    ids: list[int] | None = Field(None, min_length=1, max_length=10_000)
+    ids: list[StrictInt] | None = Field(None, min_length=1, max_length=10_000)
     filter: BulkFilter | None = None
 
 
@@ -169,14 +170,18 @@ def _check_rate_limit(value: str | None) -> str | None:
 class TenantIn(Strict):
     name: str = Field(pattern=NAME_PATTERN)
     weight: int = Field(1, ge=1, le=1000)
-    rate_limit: str | None = Field(None, max_length=32, description="COST/SECONDS, e.g. 100/60")
+    rate_limit: str | None = Field(
+        None, max_length=32, pattern=RATE_PATTERN, description="COST/SECONDS, e.g. 100/60"
+    )
 
     _rl = field_validator("rate_limit")(_check_rate_limit)
 
 
 class TenantPatch(Strict):
     weight: int | None = Field(None, ge=1, le=1000)
-    rate_limit: str | None = Field(None, max_length=32, description="COST/SECONDS, or null")
+    rate_limit: str | None = Field(
+        None, max_length=32, pattern=RATE_PATTERN, description="COST/SECONDS, or null"
+    )
     state: Literal["active", "paused", "draining"] | None = None
 
     _rl = field_validator("rate_limit")(_check_rate_limit)
