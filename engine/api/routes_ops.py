@@ -140,22 +140,29 @@ async def queue_stats(who: Caller, ctx: Ctx) -> dict[str, Any]:
     now = ctx.clock.now()
     rows = []
     totals = {"queued": 0, "scheduled": 0, "running": 0, "retrying": 0}
-    oldest_all = 0.0
+    oldest_all: float | None = None
     for s in stats:
-        age = round((now - s.oldest_queued_at).total_seconds(), 3) if s.oldest_queued_at else 0.0
-        oldest_all = max(oldest_all, age)
+        # Null, not zero, when nothing is queued: "no wait" and "no queue" differ.
+        age = (
+            max(0.0, round((now - s.oldest_queued_at).total_seconds(), 3))
+            if s.oldest_queued_at
+            else None
+        )
+        if age is not None:
+            oldest_all = max(oldest_all or 0.0, age)
         for k in totals:
             totals[k] += s.counts.get(k, 0)
         rows.append(
             {
                 "tenant": s.tenant,
                 "state": s.state.value,
+                "weight": s.weight,
                 **{k: s.counts.get(k, 0) for k in totals},
-                "oldest_queued_age_s": max(0.0, age),
+                "oldest_queued_age_s": age,
                 "drained": s.state.value == "draining" and sum(s.counts.values()) == 0,
             }
         )
-    return {"tenants": rows, "totals": totals, "oldest_queued_age_s": max(0.0, oldest_all)}
+    return {"tenants": rows, "totals": totals, "oldest_queued_age_s": oldest_all}
 
 
 class SeedIn(BaseModel):

@@ -296,3 +296,26 @@ async def test_openapi_documents_the_task_endpoints(api: Harness) -> None:
         "/api/tenants",
     ):
         assert path in spec["paths"]
+
+
+async def test_queue_stats_report_depth_weight_and_oldest_age(api: Harness) -> None:
+    await api.tenant("acme", weight=4)
+    empty = (await api.client.get("/api/queue/stats", headers=api.admin)).json()
+    [acme] = [t for t in empty["tenants"] if t["tenant"] == "acme"]
+    assert acme["weight"] == 4 and acme["queued"] == 0 and acme["oldest_queued_age_s"] is None
+    await api.client.post(
+        "/api/tasks/batch",
+        json={
+            "tasks": [
+                {"type": "noop", "tenant": "acme"},
+                {"type": "noop", "tenant": "acme"},
+                {"type": "noop", "tenant": "acme", "delay_s": 60},
+            ]
+        },
+        headers=api.admin,
+    )
+    api.engine.context.extras.pop("stats", None)
+    full = (await api.client.get("/api/queue/stats", headers=api.admin)).json()
+    [acme] = [t for t in full["tenants"] if t["tenant"] == "acme"]
+    assert (acme["queued"], acme["scheduled"]) == (2, 1)
+    assert acme["oldest_queued_age_s"] >= 0 and full["totals"]["queued"] == 2
