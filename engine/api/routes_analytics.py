@@ -4,12 +4,16 @@ Tenant keys see their own tenant's figures only."""
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Annotated, Any
+from functools import partial
+from typing import Annotated, Any, TypeVar, cast
 
 from fastapi import APIRouter, Query
 
 from engine.api.auth import Caller, Ctx
+from engine.api.context import ApiContext
 from engine.api.errors import ApiError
 from engine.domain.models import BreakdownRow, Percentiles, Principal
 
@@ -17,10 +21,28 @@ router = APIRouter(prefix="/api/analytics", tags=["analytics"])
 
 Window = Annotated[int, Query(ge=60, le=30 * 86_400, description="Window in seconds")]
 MAX_POINTS = 1500
+T = TypeVar("T")
 
 
 def _scope(who: Principal) -> int | None:
     return None if who.is_admin else who.tenant_id
+
+
+CACHE_TTL_S = 5.0
+
+
+async def _cached(ctx: ApiContext, key: tuple[Any, ...], compute: Callable[[], T]) -> T:
+    """Dashboards poll these figures from many tabs; each instance computes one set per
+    scope and window at most every few seconds, and every tab shares it."""
+    cache: dict[tuple[Any, ...], tuple[float, Any]] = ctx.extras.setdefault("analytics", {})
+    hit = cache.get(key)
+    if hit is not None and hit[0] > time.monotonic():
+        return cast(T, hit[1])
+    value = await asyncio.to_thread(compute)
+    if len(cache) > 256:
+        cache.clear()
+    cache[key] = (time.monotonic() + CACHE_TTL_S, value)
+    return value
 
 
 def _pct(p: Percentiles) -> dict[str, float | None]:
@@ -33,7 +55,11 @@ def _pct(p: Percentiles) -> dict[str, float | None]:
 @router.get("")
 async def summary(who: Caller, ctx: Ctx, window_s: Window = 3600) -> dict[str, Any]:
     since = ctx.clock.now() - timedelta(seconds=window_s)
-    s = await asyncio.to_thread(ctx.store.analytics_summary, since=since, tenant_id=_scope(who))
+    s = await _cached(
+        ctx,
+        ("summary", window_s, _scope(who)),
+        partial(ctx.store.analytics_summary, since=since, tenant_id=_scope(who)),
+    )
     attempts = s.succeeded + s.failed
     return {
         "window_s": window_s,
@@ -65,12 +91,16 @@ async def throughput(
             fields=[{"field": "bucket_s", "message": "too small for the window"}],
         )
     now = ctx.clock.now()
-    points = await asyncio.to_thread(
-        ctx.store.throughput,
-        since=now - timedelta(seconds=window_s),
-        until=now,
-        bucket_s=bucket_s,
-        tenant_id=_scope(who),
+    points = await _cached(
+        ctx,
+        ("throughput", window_s, bucket_s, _scope(who)),
+        partial(
+            ctx.store.throughput,
+            since=now - timedelta(seconds=window_s),
+            until=now,
+            bucket_s=bucket_s,
+            tenant_id=_scope(who),
+        ),
     )
     return {
         "window_s": window_s,
@@ -119,8 +149,10 @@ def _rows(rows: list[BreakdownRow], key: str) -> list[dict[str, Any]]:
 @router.get("/types")
 async def by_type(who: Caller, ctx: Ctx, window_s: Window = 3600) -> dict[str, Any]:
     since = ctx.clock.now() - timedelta(seconds=window_s)
-    rows = await asyncio.to_thread(
-        ctx.store.breakdown, since=since, by="type", tenant_id=_scope(who)
+    rows = await _cached(
+        ctx,
+        ("breakdown", "type", window_s, _scope(who)),
+        partial(ctx.store.breakdown, since=since, by="type", tenant_id=_scope(who)),
     )
     return {"window_s": window_s, "items": _rows(rows, "type")}
 
@@ -128,7 +160,9 @@ async def by_type(who: Caller, ctx: Ctx, window_s: Window = 3600) -> dict[str, A
 @router.get("/tenants")
 async def by_tenant(who: Caller, ctx: Ctx, window_s: Window = 3600) -> dict[str, Any]:
     since = ctx.clock.now() - timedelta(seconds=window_s)
-    rows = await asyncio.to_thread(
-        ctx.store.breakdown, since=since, by="tenant", tenant_id=_scope(who)
+    rows = await _cached(
+        ctx,
+        ("breakdown", "tenant", window_s, _scope(who)),
+        partial(ctx.store.breakdown, since=since, by="tenant", tenant_id=_scope(who)),
     )
     return {"window_s": window_s, "items": _rows(rows, "tenant")}

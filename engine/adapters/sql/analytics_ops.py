@@ -87,14 +87,14 @@ class AnalyticsOps(SqlBase):
         return self.tx(work, write=False)
 
     def _failed(self, conn: Connection, since: datetime, tenant_id: int | None) -> int:
-        q = (
-            select(func.count())
-            .select_from(task_attempts.join(tasks, tasks.c.id == task_attempts.c.task_id))
-            .where(
-                task_attempts.c.finished_at >= since, task_attempts.c.outcome.in_(FAILED_OUTCOMES)
-            )
+        q = select(func.count()).where(
+            task_attempts.c.finished_at >= since, task_attempts.c.outcome.in_(FAILED_OUTCOMES)
         )
-        return int(conn.execute(self._scoped(q, tenant_id)).scalar() or 0)
+        if tenant_id is not None:  # only a tenant's count needs the join to tasks
+            q = q.select_from(
+                task_attempts.join(tasks, tasks.c.id == task_attempts.c.task_id)
+            ).where(tasks.c.tenant_id == tenant_id)
+        return int(conn.execute(q).scalar() or 0)
 
     def throughput(
         self, *, since: datetime, until: datetime, bucket_s: int, tenant_id: int | None
@@ -115,15 +115,15 @@ class AnalyticsOps(SqlBase):
             ):
                 points[int(r.b)][str(r.state)] += int(r.n)
             b = self._bucket(task_attempts.c.finished_at, bucket_s).label("b")
-            q = (
-                select(b, func.count().label("n"))
-                .select_from(task_attempts.join(tasks, tasks.c.id == task_attempts.c.task_id))
-                .where(
-                    task_attempts.c.finished_at >= since,
-                    task_attempts.c.outcome.in_(FAILED_OUTCOMES),
-                )
+            q = select(b, func.count().label("n")).where(
+                task_attempts.c.finished_at >= since,
+                task_attempts.c.outcome.in_(FAILED_OUTCOMES),
             )
-            for r in conn.execute(self._scoped(q, tenant_id).group_by(literal_column("b"))):
+            if tenant_id is not None:
+                q = q.select_from(
+                    task_attempts.join(tasks, tasks.c.id == task_attempts.c.task_id)
+                ).where(tasks.c.tenant_id == tenant_id)
+            for r in conn.execute(q.group_by(literal_column("b"))):
                 points[int(r.b)]["failed"] += int(r.n)
             first = int(since.timestamp()) // bucket_s
             last = int(until.timestamp()) // bucket_s
