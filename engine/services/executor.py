@@ -144,11 +144,15 @@ class Executor:
             timeout_s=claimed.timeout_s,
             created_at=claimed.created_at,
         )
+        # asyncio.timeout rather than wait_for: the same TimeoutError, without wrapping
+        # every handler in a second task (a measurable share of a no-op task's cost).
         if handler.is_async:
-            return await asyncio.wait_for(handler.call(claimed.payload, ctx), claimed.timeout_s)
+            async with asyncio.timeout(claimed.timeout_s):
+                return await handler.call(claimed.payload, ctx)
         loop = asyncio.get_running_loop()
         future = loop.run_in_executor(self._pool, partial(handler.call, claimed.payload, ctx))
-        return await asyncio.wait_for(future, claimed.timeout_s)
+        async with asyncio.timeout(claimed.timeout_s):
+            return await future
 
     async def _run(self, claimed: Claimed) -> None:
         extra = {
