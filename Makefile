@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed
 -include mk/k8s.mk
 -include mk/cluster.mk
 
-.PHONY: help install run test test-py check fmt lint types imports clean bench
+.PHONY: help install run test test-py check fmt lint types imports clean bench bench-smoke
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sort | \
@@ -73,6 +73,13 @@ fmt: install ## Format and auto-fix the code
 
 bench: install ## Run the benchmarks (python -m bench --help for scenarios)
 	$(BIN)/python -m bench --help
+
+BENCH_SCENARIOS ?= drain submit original latency fairness ratelimit scale chaos soak peers
+bench-smoke: install ## Run every benchmark scenario's quick mode once (a smoke test, no timing asserts)
+	@set -e; for s in $(BENCH_SCENARIOS); do \
+	  echo "==> python -m bench $$s --quick"; \
+	  timeout 600 $(BIN)/python -m bench $$s --quick; \
+	done
 
 clean: ## Remove the virtualenv, caches and local state
 	rm -rf $(VENV) .skiplock .mypy_cache .ruff_cache .pytest_cache build *.egg-info

@@ -1,0 +1,610 @@
+"""``scale``: does a claim cost the same with 10^3 and 10^6 queued rows, 10 and 1,000
+tenants (DESIGN §3.1: target within 1.5×)?
+
+For each tenant count a dedicated database is migrated with the engine's schema
+(``common.temp_database``), then queued rows are bulk-loaded straight into ``tasks`` with
+PyMySQL ``executemany`` (multi-row INSERTs, created_at spread over the last 24 h). At 10^3
+rows and again after topping up to 10^6 the benchmark times, in this process, the engine's
+own store calls: ``store.ready_tenants()`` and ``store.claim({tenant: 10}, ...)`` for a
+random tenant; after each claim the claimed rows are put back exactly as they were
+(outside the timed part), so every claim sees the same table. Last, with 10^6 queued rows
+plus ``--finished`` terminal rows (succeeded and dead, with attempt rows for the dead ones,
+spread over the last 2 h), it times the analytics queries: analytics_summary, throughput,
+breakdown (by type and by tenant) and queue_stats, for the last hour."""
+
+from __future__ import annotations
+
+import argparse
+import random
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from bench import common, multitenant
+
+TARGET_RATIO = 1.5
+TASK_COLS = (
+    "tenant_id, type, state, priority, cost, attempt, attempt_base, max_attempts, timeout_s, "
+    "payload, created_at, run_at, started_at, finished_at"
+)
+TYPES = ("send_email", "resize_image", "generate_report", "sync_inventory", "noop")
+
+
+def create_tenants(database: str, count: int) -> list[int]:
+    conn = common.mysql_connect(database)
+    now = datetime.now(UTC).replace(tzinfo=None)
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO tenants (name, weight, state, created_at) VALUES (%s, 1, 'active', %s)",
+            [(f"scale-{i:04d}", now) for i in range(count)],
+        )
+        cur.execute("SELECT id FROM tenants WHERE name LIKE 'scale-%%' ORDER BY id")
+        ids = [int(r[0]) for r in cur.fetchall()]
+    conn.commit()
+    conn.close()
+    return ids
+
+
+def load_queued(
+    database: str, tenants: list[int], count: int, *, seed: int, progress: Any, label: str
+) -> float:
+    """Insert ``count`` queued rows, round-robin over ``tenants``; returns rows/s."""
+    rng = random.Random(seed)
+    now = datetime.now(UTC).replace(tzinfo=None)
+    conn = common.mysql_connect(database)
+    bar = progress.add_task(label, total=count)
+    t0 = time.perf_counter()
+    chunk = 5000
+    done = 0
+    offset = rng.randrange(len(tenants))
+    with conn.cursor() as cur:
+        while done < count:
+            n = min(chunk, count - done)
+            rows = []
+            for i in range(n):
+                created = now - timedelta(seconds=rng.uniform(0, 86_400))
+                rows.append(
+                    (
+                        tenants[(offset + done + i) % len(tenants)],
+                        TYPES[(done + i) % len(TYPES)],
+                        "queued",
+                        rng.choice((0, 0, 0, 5)),
+                        rng.randint(1, 5),
+                        0,
+                        0,
+                        3,
+                        300.0,
+                        f'{{"n":{done + i}}}',
+                        created,
+                        created,
+                        None,
+                        None,
+                    )
+                )
+            cur.executemany(
+                f"INSERT INTO tasks ({TASK_COLS}) VALUES "
+                "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                rows,
+            )
+            conn.commit()
+            done += n
+            progress.update(bar, completed=done)
+    conn.close()
+    progress.remove_task(bar)
+    return count / (time.perf_counter() - t0)
+
+
+def load_finished(
+    database: str, tenants: list[int], count: int, *, seed: int, progress: Any
+) -> float:
+    """Terminal rows over the last 2 h: 90 % succeeded, 10 % dead with a failed attempt."""
+    rng = random.Random(seed)
+    now = datetime.now(UTC).replace(tzinfo=None)
+    conn = common.mysql_connect(database)
+    bar = progress.add_task("finished rows", total=count)
+    t0 = time.perf_counter()
+    done = 0
+    with conn.cursor() as cur:
+        while done < count:
+            n = min(2000, count - done)  # one INSERT statement, so lastrowid is its first id
+            rows = []
+            for i in range(n):
+                created = now - timedelta(seconds=rng.uniform(0, 7200))
+                started = created + timedelta(seconds=rng.uniform(0, 5))
+                finished = started + timedelta(seconds=rng.uniform(0.01, 3))
+                dead = rng.random() < 0.1
+                rows.append(
+                    (
+                        rng.choice(tenants),
+                        TYPES[(done + i) % len(TYPES)],
+                        "dead" if dead else "succeeded",
+                        0,
+                        rng.randint(1, 5),
+                        3 if dead else 1,
+                        0,
+                        3,
+                        300.0,
+                        "{}",
+                        created,
+                        created,
+                        started,
+                        finished,
+                    )
+                )
+            cur.executemany(
+                f"INSERT INTO tasks ({TASK_COLS}) VALUES "
+                "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                rows,
+            )
+            first_id = int(cur.lastrowid)
+            attempts = [
+                (first_id + i, 3, "bench:scale", r[12], r[13], "failed", "simulated")
+                for i, r in enumerate(rows)
+                if r[2] == "dead"
+            ]
+            if attempts:
+                cur.executemany(
+                    "INSERT INTO task_attempts (task_id, attempt, worker, started_at, "
+                    "finished_at, outcome, error) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                    attempts,
+                )
+            conn.commit()
+            done += n
+            progress.update(bar, completed=done)
+    conn.close()
+    progress.remove_task(bar)
+    return count / (time.perf_counter() - t0)
+
+
+def analyze(database: str) -> None:
+    conn = common.mysql_connect(database, autocommit=True)
+    with conn.cursor() as cur:
+        cur.execute("ANALYZE TABLE tasks, task_attempts, tenants")
+        cur.fetchall()
+    conn.close()
+
+
+def explain_claim(database: str, tenant_id: int) -> dict[str, Any]:
+    import pymysql
+
+    from engine.adapters.sql.queries import load
+
+    sql = load("mysql.sql")["claim_select"].replace("FOR UPDATE SKIP LOCKED", "")
+    sql = sql.replace(":tenant_id", str(tenant_id)).replace(":queued", "'queued'")
+    sql = sql.replace(":n", "10").strip().rstrip(";")
+    conn = common.mysql_connect(database, cursorclass=pymysql.cursors.DictCursor)
+    with conn.cursor() as cur:
+        cur.execute("EXPLAIN " + sql)
+        plan = cur.fetchall()
+    conn.close()
+    return {k: plan[0].get(k) for k in ("key", "rows", "Extra", "type")} if plan else {}
+
+
+class Timer:
+    """Times ``store.ready_tenants()`` and ``store.claim({tenant: 10})`` on one database;
+    each claim's rows are put back as they were, outside the timed part."""
+
+    def __init__(self, database: str, tenants: list[int], *, seed: int) -> None:
+        from engine.adapters.sql import create_store
+
+        self.database = database
+        self.tenants = tenants
+        self.store = create_store(common.database_url(database))
+        self.reset = common.mysql_connect(database, autocommit=True)
+        self.rng = random.Random(seed)
+        self.ready_ms: list[float] = []
+        self.claim_ms: list[float] = []
+        self.claimed_rows: list[int] = []
+        self.ready_found: list[int] = []
+        # InnoDB pages read from disk during each claim (a global counter, so other
+        # clients of the server add a little noise): shows whether a slower claim reads
+        # more rows or misses the buffer pool.
+        self.disk_reads: list[int] = []
+        self.exists_ms: list[float] = []
+        for _ in range(3):  # warm the connection pool and the buffer pool
+            self.store.ready_tenants()
+
+    def _pool_reads(self) -> int:
+        with self.reset.cursor() as cur:
+            cur.execute("SHOW GLOBAL STATUS LIKE 'Innodb_buffer_pool_reads'")
+            row = cur.fetchone()
+        return int(row[1]) if row else 0
+
+    def time_exists_probe(self) -> None:
+        """The ready-tenant probe as it was before the fix: EXISTS, which MariaDB turns
+        into a semi-join over every queued row."""
+        from sqlalchemy import exists, select
+
+        from engine.adapters.sql.schema import tasks, tenants
+
+        stmt = select(tenants.c.id, tenants.c.weight).where(
+            tenants.c.state != "paused",
+            exists().where(tasks.c.tenant_id == tenants.c.id, tasks.c.state == "queued"),
+        )
+        t0 = time.perf_counter()
+        with self.store.engine.connect() as conn:
+            conn.execute(stmt).all()
+            conn.rollback()
+        self.exists_ms.append((time.perf_counter() - t0) * 1000)
+
+    def one_round(self) -> None:
+        t0 = time.perf_counter()
+        found = self.store.ready_tenants()
+        self.ready_ms.append((time.perf_counter() - t0) * 1000)
+        self.ready_found.append(len(found))
+        tenant = self.rng.choice(self.tenants)
+        now = datetime.now(UTC)
+        reads = self._pool_reads()
+        t0 = time.perf_counter()
+        got = self.store.claim(
+            {tenant: 10},
+            worker="bench-scale:0000",
+            now=now,
+            lease_until=now + timedelta(seconds=30),
+        )
+        self.claim_ms.append((time.perf_counter() - t0) * 1000)
+        self.disk_reads.append(self._pool_reads() - reads)
+        self.claimed_rows.append(len(got))
+        ids = [t.id for t in got]
+        if ids:
+            with self.reset.cursor() as cur:
+                cur.execute(
+                    "UPDATE tasks SET state = 'queued', attempt = 0, lease_owner = NULL, "
+                    "lease_expires_at = NULL, started_at = NULL WHERE id IN %s",
+                    (ids,),
+                )
+                cur.execute("DELETE FROM task_attempts WHERE task_id IN %s", (ids,))
+
+    def result(self) -> dict[str, Any]:
+        return {
+            "ready_tenants_ms": _dist(self.ready_ms),
+            "ready_tenants_found": max(self.ready_found),
+            "claim_ms": _dist(self.claim_ms),
+            "claimed_rows_mean": sum(self.claimed_rows) / len(self.claimed_rows),
+            "disk_reads_per_claim": sum(self.disk_reads) / len(self.disk_reads),
+            **({"exists_probe_ms": _dist(self.exists_ms)} if self.exists_ms else {}),
+            "explain": explain_claim(self.database, self.tenants[0]),
+        }
+
+    def close(self) -> None:
+        self.store.close()
+        self.reset.close()
+
+
+def time_interleaved(
+    timers: list[Timer], *, iterations: int, progress: Any, label: str, exists_every: int = 0
+) -> list[dict[str, Any]]:
+    """Round-robin over the databases, so a burst of load elsewhere on the (shared)
+    machine hits every configuration alike."""
+    bar = progress.add_task(label, total=iterations)
+    try:
+        for i in range(iterations):
+            for t in timers:
+                t.one_round()
+                if exists_every and i % exists_every == 0:
+                    t.time_exists_probe()
+            progress.advance(bar)
+    finally:
+        progress.remove_task(bar)
+    return [t.result() for t in timers]
+
+
+def _dist(values: list[float]) -> dict[str, float]:
+    return {
+        "p50": common.percentile(values, 50),
+        "p95": common.percentile(values, 95),
+        "max": max(values),
+        "n": len(values),
+    }
+
+
+def time_analytics(database: str, tenants: list[int], *, repeats: int) -> dict[str, Any]:
+    from engine.adapters.sql import create_store
+
+    store = create_store(common.database_url(database), timeout_s=120)
+    now = datetime.now(UTC)
+    since = now - timedelta(hours=1)
+    calls = {
+        "analytics_summary (all tenants, 1 h)": lambda: store.analytics_summary(
+            since=since, tenant_id=None
+        ),
+        "analytics_summary (one tenant, 1 h)": lambda: store.analytics_summary(
+            since=since, tenant_id=tenants[0]
+        ),
+        "throughput (1 h, 60 s buckets)": lambda: store.throughput(
+            since=since, until=now, bucket_s=60, tenant_id=None
+        ),
+        "breakdown by type (1 h)": lambda: store.breakdown(since=since, by="type", tenant_id=None),
+        "breakdown by tenant (1 h)": lambda: store.breakdown(
+            since=since, by="tenant", tenant_id=None
+        ),
+        "queue_stats": lambda: store.queue_stats(now=now),
+    }
+    out: dict[str, Any] = {}
+    try:
+        for name, call in calls.items():
+            call()  # warm
+            ms = []
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                call()
+                ms.append((time.perf_counter() - t0) * 1000)
+            out[name] = _dist(ms)
+    finally:
+        store.close()
+    return out
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--small", type=int, default=1000, help="queued rows, small case")
+    parser.add_argument(
+        "--large", type=int, default=1_000_000, help="queued rows, large case (quick: 30,000)"
+    )
+    parser.add_argument(
+        "--tenants", default="10,1000", help="comma-separated tenant counts (one database each)"
+    )
+    parser.add_argument(
+        "--finished",
+        type=int,
+        default=500_000,
+        help="terminal rows added before the analytics timings (quick: 10,000)",
+    )
+    parser.add_argument("--iterations", type=int, default=300, help="timed calls (quick: 60)")
+    parser.add_argument("--repeats", type=int, default=5, help="timed analytics calls each")
+    parser.add_argument(
+        "--exists-every",
+        type=int,
+        default=10,
+        help="also time the pre-fix EXISTS ready-tenant probe every N rounds (0: never)",
+    )
+    parser.add_argument("--quiet-wait", type=float, default=20.0, help="idle wait before timing")
+
+
+def main(args: argparse.Namespace) -> dict[str, Any]:
+    console = Console()
+    if args.quick:  # a smoke run must stay short on a busy machine
+        args.quiet_wait = min(args.quiet_wait, 3.0)
+    large = min(args.large, 30_000) if args.quick and args.large == 1_000_000 else args.large
+    finished = (
+        min(args.finished, 10_000) if args.quick and args.finished == 500_000 else (args.finished)
+    )
+    iterations = min(args.iterations, 60) if args.quick else args.iterations
+    tenant_counts = [int(x) for x in args.tenants.split(",")]
+    configs = [(t, rows) for t in tenant_counts for rows in (args.small, large)]
+    results: list[dict[str, Any]] = []
+    analytics: dict[str, Any] = {}
+    loads: list[dict[str, Any]] = []
+    with common.Stack() as stack, common.progress() as progress:
+        dbs: dict[tuple[int, int], tuple[str, list[int]]] = {}
+        for i, (n_tenants, rows) in enumerate(configs):
+            database = stack.enter_context(common.temp_database(f"scale{n_tenants}"))
+            tenants = create_tenants(database, n_tenants)
+            rate = load_queued(
+                database,
+                tenants,
+                rows,
+                seed=i,
+                progress=progress,
+                label=f"loading {rows:,} queued rows, {n_tenants} tenants",
+            )
+            loads.append({"tenants": n_tenants, "rows": rows, "rows_per_s": rate})
+            console.log(f"loaded {rows:,} queued rows for {n_tenants} tenants at {rate:,.0f}/s")
+            analyze(database)
+            dbs[(n_tenants, rows)] = (database, tenants)
+        cpu = common.wait_quiet(max_s=args.quiet_wait) if args.quiet_wait else None
+        load_before = multitenant.load()
+        timers = [Timer(db, ten, seed=i) for i, (db, ten) in enumerate(dbs.values())]
+        try:
+            timed = time_interleaved(
+                timers,
+                iterations=iterations,
+                progress=progress,
+                label="timing (interleaved)",
+                exists_every=args.exists_every,
+            )
+        finally:
+            for t in timers:
+                t.close()
+        load_after = multitenant.load()
+        for (n_tenants, rows), res in zip(dbs, timed, strict=True):
+            res |= {
+                "tenants": n_tenants,
+                "queued_rows": rows,
+                "load": load_before,
+                "load_after": load_after,
+                "cpu_before_pct": cpu,
+            }
+            results.append(res)
+            console.log(
+                f"{rows:,} queued, {n_tenants} tenants: claim p50 "
+                f"{res['claim_ms']['p50']:.2f} ms p95 {res['claim_ms']['p95']:.2f} ms; "
+                f"ready_tenants p50 {res['ready_tenants_ms']['p50']:.2f} ms "
+                f"p95 {res['ready_tenants_ms']['p95']:.2f} ms"
+            )
+        # Analytics (and the claim once more) at the largest size, with terminal rows.
+        n_tenants = tenant_counts[-1]
+        database, tenants = dbs[(n_tenants, large)]
+        rate = load_finished(database, tenants, finished, seed=99, progress=progress)
+        loads.append({"tenants": n_tenants, "finished_rows": finished, "rows_per_s": rate})
+        analyze(database)
+        if args.quiet_wait:
+            common.wait_quiet(max_s=args.quiet_wait)
+        analytics = {
+            "queued_rows": large,
+            "finished_rows": finished,
+            "tenants": n_tenants,
+            "load": multitenant.load(),
+            "calls": time_analytics(database, tenants, repeats=args.repeats),
+        }
+        for name, d in analytics["calls"].items():
+            console.log(f"{name}: p50 {d['p50']:.0f} ms, max {d['max']:.0f} ms")
+        small_db, small_tenants = dbs[(n_tenants, args.small)]
+        timers = [Timer(small_db, small_tenants, seed=7), Timer(database, tenants, seed=8)]
+        try:
+            again = time_interleaved(
+                timers, iterations=iterations, progress=progress, label="timing with finished rows"
+            )
+        finally:
+            for t in timers:
+                t.close()
+        res = again[1] | {
+            "tenants": n_tenants,
+            "queued_rows": large,
+            "finished_rows": finished,
+            "load": multitenant.load(),
+            "small_same_round": again[0],
+        }
+        results.append(res)
+    ratios = ratios_of(results, args.small, large)
+    print_summary(console, results, ratios, analytics)
+    data = {
+        "small": args.small,
+        "large": large,
+        "iterations": iterations,
+        "target_ratio": TARGET_RATIO,
+        "results": results,
+        "ratios": ratios,
+        "analytics": analytics,
+        "bulk_load": loads,
+    }
+    # A quick (smoke) run never replaces the full results the docs quote.
+    path = common.write_result("scale-quick" if args.quick else "scale", data)
+    image = plot(results, analytics, quick=args.quick)
+    console.print(f"results: {path}\nplot: {image}")
+    return data
+
+
+def ratios_of(results: list[dict[str, Any]], small: int, large: int) -> list[dict[str, Any]]:
+    """Large vs small rows at the same tenant count, and 1000 vs 10 tenants at equal rows."""
+    plain = {(r["tenants"], r["queued_rows"]): r for r in results if "finished_rows" not in r}
+    out = []
+    counts = sorted({t for t, _ in plain})
+    for metric in ("claim_ms", "ready_tenants_ms"):
+        for t in counts:
+            if (t, small) in plain and (t, large) in plain:
+                a, b = plain[(t, small)][metric], plain[(t, large)][metric]
+                out.append(
+                    {
+                        "metric": metric,
+                        "what": f"{large:,} vs {small:,} rows, {t} tenants",
+                        "p50": b["p50"] / a["p50"],
+                        "p95": b["p95"] / a["p95"],
+                    }
+                )
+        if len(counts) >= 2:
+            lo, hi = counts[0], counts[-1]
+            for rows in (small, large):
+                if (lo, rows) in plain and (hi, rows) in plain:
+                    a, b = plain[(lo, rows)][metric], plain[(hi, rows)][metric]
+                    out.append(
+                        {
+                            "metric": metric,
+                            "what": f"{hi} vs {lo} tenants, {rows:,} rows",
+                            "p50": b["p50"] / a["p50"],
+                            "p95": b["p95"] / a["p95"],
+                        }
+                    )
+    for r in out:
+        r["within_target"] = r["p50"] <= TARGET_RATIO
+    return out
+
+
+def print_summary(
+    console: Console,
+    results: list[dict[str, Any]],
+    ratios: list[dict[str, Any]],
+    analytics: dict[str, Any],
+) -> None:
+    table = Table(title="claim and ready_tenants cost (ms, this process → MariaDB)")
+    for col in (
+        "queued rows",
+        "tenants",
+        "claim p50 / p95",
+        "rows/claim",
+        "ready_tenants p50 / p95",
+        "old EXISTS probe p50",
+        "disk reads / claim",
+        "load1",
+    ):
+        table.add_column(col)
+    for r in results:
+        rows = f"{r['queued_rows']:,}" + (
+            f" + {r['finished_rows']:,} finished" if "finished_rows" in r else ""
+        )
+        table.add_row(
+            rows,
+            str(r["tenants"]),
+            f"{r['claim_ms']['p50']:.2f} / {r['claim_ms']['p95']:.2f}",
+            f"{r['claimed_rows_mean']:.1f}",
+            f"{r['ready_tenants_ms']['p50']:.2f} / {r['ready_tenants_ms']['p95']:.2f}",
+            f"{r['exists_probe_ms']['p50']:.2f}" if "exists_probe_ms" in r else "-",
+            f"{r.get('disk_reads_per_claim', 0):.1f}",
+            str(r["load"]["load1"]),
+        )
+    console.print(table)
+    t2 = Table(title=f"ratios (target ≤ {TARGET_RATIO}×)")
+    for col in ("metric", "comparison", "p50 ratio", "p95 ratio"):
+        t2.add_column(col)
+    for r in ratios:
+        t2.add_row(
+            r["metric"],
+            r["what"],
+            f"{r['p50']:.2f}×" + (" ✓" if r["within_target"] else " ✗"),
+            f"{r['p95']:.2f}×",
+        )
+    console.print(t2)
+    if analytics:
+        t3 = Table(
+            title=f"analytics at {analytics['queued_rows']:,} queued + "
+            f"{analytics['finished_rows']:,} finished rows, "
+            f"{analytics['tenants']} tenants"
+        )
+        for col in ("call", "p50 ms", "max ms"):
+            t3.add_column(col)
+        for name, d in analytics["calls"].items():
+            t3.add_row(name, f"{d['p50']:.0f}", f"{d['max']:.0f}")
+        console.print(t3)
+
+
+def plot(results: list[dict[str, Any]], analytics: dict[str, Any], *, quick: bool) -> Any:
+    import matplotlib as mpl
+
+    mpl.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.5), width_ratios=[1, 1.1])
+    labels, p50, p95, r50, r95 = [], [], [], [], []
+    for r in results:
+        extra = "\n+finished" if "finished_rows" in r else ""
+        labels.append(f"{r['queued_rows']:,} rows\n{r['tenants']} tenants{extra}")
+        p50.append(r["claim_ms"]["p50"])
+        p95.append(r["claim_ms"]["p95"])
+        r50.append(r["ready_tenants_ms"]["p50"])
+        r95.append(r["ready_tenants_ms"]["p95"])
+    x = range(len(labels))
+    w = 0.2
+    ax1.bar([i - 1.5 * w for i in x], p50, w, label="claim p50", color="#3b6ea5")
+    ax1.bar([i - 0.5 * w for i in x], p95, w, label="claim p95", color="#9cc0e6")
+    ax1.bar([i + 0.5 * w for i in x], r50, w, label="ready_tenants p50", color="#e67e22")
+    ax1.bar([i + 1.5 * w for i in x], r95, w, label="ready_tenants p95", color="#f5c28f")
+    ax1.set_xticks(list(x), labels, fontsize=7)
+    ax1.set_ylabel("ms per call")
+    ax1.set_title("Claim of 10 and ready-tenant probe vs table size")
+    ax1.legend(fontsize=7)
+    if analytics:
+        names = list(analytics["calls"])
+        vals = [analytics["calls"][n]["p50"] for n in names]
+        ax2.barh(range(len(names)), vals, color="#3b6ea5")
+        ax2.set_yticks(range(len(names)), names, fontsize=8)
+        ax2.invert_yaxis()
+        for i, v in enumerate(vals):
+            ax2.text(v, i, f" {v:,.0f}", va="center", fontsize=8)
+        ax2.set_xlabel("ms (p50)")
+        ax2.set_title(
+            f"Analytics at {analytics['queued_rows']:,} queued + "
+            f"{analytics['finished_rows']:,} finished rows"
+        )
+    return multitenant.save_figure(fig, "scale", quick=quick)
