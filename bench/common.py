@@ -118,6 +118,16 @@ def proc_cpu_seconds(pid: int) -> float:
 
 
 def mysqld_pid() -> int | None:
+    """The pid of the MariaDB server the benchmarks use (from its own pid file, so a
+    second server on the machine, e.g. a test's private one, is never mistaken for it)."""
+    with contextlib.suppress(Exception):
+        conn = mysql_connect()
+        with conn.cursor() as cur:
+            cur.execute("SELECT @@pid_file")
+            row = cur.fetchone()
+        conn.close()
+        if row and row[0]:
+            return int(Path(str(row[0])).read_text().split()[0])
     for name in ("mariadbd", "mysqld"):
         out = subprocess.run(["pidof", name], capture_output=True, text=True, check=False)
         if out.stdout.strip():
@@ -476,7 +486,9 @@ def write_result(scenario: str, data: dict[str, Any]) -> Path:
         **data,
     }
     path.write_text(json.dumps(payload, indent=2, default=str) + "\n")
-    latest = RESULTS_DIR / f"{scenario}-latest.json"
+    # A quick (smoke) run never replaces the full run's "latest", which the docs quote.
+    quick = "--quick" in sys.argv
+    latest = RESULTS_DIR / f"{scenario}-{'quick-' if quick else ''}latest.json"
     latest.write_text(path.read_text())
     return path
 

@@ -309,6 +309,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     if args.configs:
         configs = tuple(parse_config(text) for text in args.configs.split(","))
     tasks = min(args.tasks, 5000) if args.quick and args.tasks == 10_000 else args.tasks
+    quiet = 0.0 if args.quick else args.quiet_wait  # a smoke test does not wait for quiet
     results: list[dict[str, Any]] = []
     ceilings: list[dict[str, Any]] = []
     ceiling_cases = [] if args.no_ceiling else [(1, "READ COMMITTED"), (2, "READ COMMITTED")]
@@ -325,7 +326,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
             for procs, isolation in ceiling_cases:
                 common.reset_tasks(database)
                 common.enqueue_via_store(common.database_url(database), tasks)
-                before = common.wait_quiet(max_s=args.quiet_wait) if args.quiet_wait else None
+                before = common.wait_quiet(max_s=quiet) if quiet else None
                 res = ceiling.run(database, procs=procs, isolation=isolation)
                 res["run"] = run
                 res["cpu_before_pct"] = before
@@ -344,7 +345,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
                     timeout_s=args.timeout,
                     progress=progress,
                     label=f"{config.name} (run {run + 1})",
-                    quiet_s=args.quiet_wait,
+                    quiet_s=quiet,
                 )
                 res["run"] = run
                 results.append(res)

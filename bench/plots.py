@@ -9,6 +9,7 @@ import matplotlib as mpl
 
 mpl.use("Agg")
 import matplotlib.pyplot as plt
+from matplotlib.ticker import FuncFormatter
 
 from bench import common
 
@@ -154,6 +155,10 @@ def latency(data: dict[str, Any], *, quick: bool) -> Path:
     ax.axvline(10, color=TARGET, linestyle="--", linewidth=1, label="p50 target 10 ms")
     ax.axvline(50, color=TARGET, linestyle=":", linewidth=1, label="p99 target 50 ms")
     ax.set_xscale("log")
+    plain = FuncFormatter(lambda x, _pos: f"{x:g}")
+    ax.xaxis.set_major_formatter(plain)
+    ax.xaxis.set_minor_formatter(plain)
+    ax.tick_params(axis="x", which="minor", labelsize=7)
     ax.set_xlabel("created_at (API insert) → started_at (worker claim), ms, log scale")
     ax.set_ylabel("fraction of tasks")
     ax.set_title("Submit-to-start latency, one task at a time (CDF)")

@@ -39,14 +39,6 @@ def machine(data: dict[str, Any]) -> str:
     )
 
 
-QUIET = 30.0  # a run counts as quiet when everything else used under this % of a core
-
-
-def _quiet(runs: list[dict[str, Any]], key: str = "rate") -> str:
-    quiet = [r[key] for r in runs if (r.get("other_cpu_pct") or 0.0) < QUIET]
-    return common.Spread(quiet).fmt() if quiet else "none"
-
-
 def _other(runs: list[dict[str, Any]]) -> str:
     other = [r["other_cpu_pct"] for r in runs if r.get("other_cpu_pct") is not None]
     return f"{min(other):.0f}–{max(other):.0f}" if other else "-"
@@ -56,16 +48,15 @@ def drain(data: dict[str, Any]) -> str:
     lines = [
         f"`{data['command']}` — {data['tasks']:,} tasks, {data['runs']} runs. {machine(data)}",
         "",
-        "| kind | config | tasks/s: all runs, mean (min–max, n) | tasks/s: quiet runs | "
-        "worker CPU % | worker CPU ms/task | "
-        "mysqld CPU % | mysqld CPU ms/task | other load % (min–max) | retried / extra attempts |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| kind | config | tasks/s: mean (min–max, n) | worker CPU % | worker CPU ms/task | "
+        "mysqld CPU % | mysqld CPU ms/task | other CPU % (min–max) | retried / extra attempts |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in data["summary"]:
         if r["kind"] == "engine":
             runs = [e for e in data["engine"] if e["config"] == r["config"]]
             lines.append(
-                f"| Skiplock | {r['config']} | {_spread(r['rate'])} | {_quiet(runs)} | "
+                f"| Skiplock | {r['config']} | {_spread(r['rate'])} | "
                 f"{r['worker_cpu_pct']:.0f} | "
                 f"{r['worker_cpu_ms_per_task']:.3f} | {r['mysqld_cpu_pct']:.0f} | "
                 f"{r['mysqld_cpu_ms_per_task']:.3f} | {_other(runs)} | "
@@ -74,7 +65,7 @@ def drain(data: dict[str, Any]) -> str:
         else:
             lines.append(
                 f"| DB ceiling | {r['config']} (claim txn p50 {r['claim_ms_p50']:.1f} ms, "
-                f"p99 {r['claim_ms_p99']:.1f} ms) | {_spread(r['rate'])} | - | - | - | - | - | - | "
+                f"p99 {r['claim_ms_p99']:.1f} ms) | {_spread(r['rate'])} | - | - | - | - | - | "
                 f"dups {r['duplicates']} |"
             )
     return "\n".join(lines)

@@ -24,9 +24,12 @@ MiB/hour over the samples after the warm-up. A process is *flat* if the slope is
 minute it appends to ``bench/results/logs/soak-memdebug-<instance>.jsonl`` the RSS,
 pymalloc's allocated blocks, glibc's heap figures (in use / free but kept) and the object
 types that grew since the warm-up. That costs a fraction of a second a minute.
-``--memdebug tracemalloc`` also runs ``tracemalloc`` and writes the allocation sites that
-grew most to ``soak-tracemalloc-<instance>.txt``; it slows the engines several times over,
-so use it at a lower rate, to find a leak, not to measure one."""
+``--memdebug tracemalloc`` also runs ``tracemalloc`` and, every five minutes, writes the
+allocation sites that grew most since the warm-up to ``soak-tracemalloc-<instance>.txt``;
+it slows the engines several times over, so run it at a lower rate (``--instances 1
+--rate 15``), to find a leak, not to measure one. Either way the results go to
+``soak-memdebug-*.json`` and ``bench/results/bench-soak-memdebug.png``, never over the
+measured ones."""
 
 from __future__ import annotations
 
@@ -50,6 +53,7 @@ from bench import common
 TASK = {"type": "send_email", "payload": {"min_s": 0.01, "max_s": 0.05, "fail_rate": 0.02}}
 FLAT_SLOPE_MIB_H = 5.0
 FLAT_GROWTH = 0.10
+MIN_JUDGED_S = 600.0
 MEMDEBUG_ENV = "BENCH_SOAK_MEMDEBUG"
 MIB = 1024 * 1024
 
@@ -371,10 +375,11 @@ def _memdebug_hook(spec: str) -> None:
     ``DIR/soak-memdebug-<instance>.jsonl`` one line: RSS, pymalloc's allocated blocks,
     glibc's heap figures, the live object count and the object types that grew most since
     the baseline (taken after BASELINE_S). With NFRAMES > 0 it also runs ``tracemalloc``
-    (NFRAMES frames per trace; slow) and writes the allocation sites that grew most to
-    ``DIR/soak-tracemalloc-<instance>.txt``."""
+    (NFRAMES frames per trace; slow) and, every fifth time, writes the allocation sites that
+    grew most to ``DIR/soak-tracemalloc-<instance>.txt``."""
     import gc
     import json
+    import linecache
     import sys
     import tracemalloc
 
@@ -393,9 +398,17 @@ def _memdebug_hook(spec: str) -> None:
         started = time.monotonic()
         base_types: Counter[str] | None = None
         base_snap: Any = None
-        filters = [tracemalloc.Filter(False, tracemalloc.__file__)]
+        # The hook's own allocations (linecache fills with source lines when tracebacks
+        # are formatted) are not the engine's.
+        filters = [
+            tracemalloc.Filter(False, tracemalloc.__file__),
+            tracemalloc.Filter(False, linecache.__file__),
+            tracemalloc.Filter(False, __file__),
+        ]
+        tick = 0
         while True:
             time.sleep(float(every_s))
+            tick += 1
             t = time.monotonic() - started
             counts = type_counts()
             if base_types is None and t >= float(baseline_s):
@@ -414,7 +427,7 @@ def _memdebug_hook(spec: str) -> None:
             }
             with jsonl.open("a") as f:
                 f.write(json.dumps(row) + "\n")
-            if base_snap is None:
+            if base_snap is None or tick % 5:  # a snapshot is slow: every fifth tick
                 continue
             snap = tracemalloc.take_snapshot().filter_traces(filters)
             current, peak = tracemalloc.get_traced_memory()
@@ -568,6 +581,11 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     depths = [s["depth"] for s in samples if s.get("depth") is not None]
     memory = analyse(samples, warmup_s=warmup, slope_limit=args.slope_limit)
     engines_flat = all(memory[p]["flat"] for p in memory if p.startswith("soak-i"))
+    # A slope from a few minutes of samples extrapolated to an hour means nothing.
+    if duration - warmup < MIN_JUDGED_S:
+        verdict = f"not judged (under {MIN_JUDGED_S / 60:.0f} min after the warm-up)"
+    else:
+        verdict = "flat" if engines_flat else "growing"
     elapsed = samples[-1]["t"] if samples else duration
     data: dict[str, Any] = {
         "duration_s": duration,
@@ -582,7 +600,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         "slope_limit_mib_per_h": args.slope_limit,
         "flat_growth_pct": 100 * FLAT_GROWTH,
         "memdebug": args.memdebug,
-        "verdict": "flat" if engines_flat else "growing",
+        "verdict": verdict,
         "memory": memory,
         "submitted": submitter.accepted,
         "refused": submitter.refused,
@@ -606,8 +624,9 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         "machine_busy_pct_mean": sum(busy) / len(busy) if busy else None,
         "samples": samples,
     }
-    # A run with the debug hook is slower and must not replace the measured results.
-    path = common.write_result("soak-memdebug" if args.memdebug else "soak", data)
+    # A smoke run or a run with the debug hook must not replace the measured results.
+    name = "soak-memdebug" if args.memdebug else "soak-quick" if args.quick else "soak"
+    path = common.write_result(name, data)
     table = Table(title=f"soak: RSS after a {warmup:.0f} s warm-up, {elapsed / 60:.1f} min of load")
     for col in ("process", "start MiB", "end MiB", "max MiB", "slope MiB/h", "end-start", "flat"):
         table.add_column(col, justify="right")
