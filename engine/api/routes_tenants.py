@@ -11,6 +11,7 @@ from engine import keys
 from engine.api.auth import SESSION_COOKIE, Admin, Caller, Ctx, resolve
 from engine.api.context import ApiContext
 from engine.api.errors import ApiError
+from engine.api.routes_ops import cached_stats
 from engine.api.schemas import (
     NAME_PATTERN,
     KeyCreatedOut,
@@ -39,7 +40,9 @@ def _rate(text: str | None) -> RateLimit | None:
 
 
 async def _counts(ctx: ApiContext) -> dict[int, dict[str, int]]:
-    stats = await asyncio.to_thread(ctx.store.queue_stats, now=ctx.clock.now())
+    # The same short-lived per-instance figures as /api/queue/stats: counting every active
+    # row is an O(rows) scan, too costly to repeat on each tenant request.
+    stats = await cached_stats(ctx)
     return {s.tenant_id: s.counts for s in stats}
 
 
@@ -89,6 +92,7 @@ async def get_tenant(name: TenantName, _: Admin, ctx: Ctx) -> TenantOut:
 
 
 def _tenant_event(ctx: ApiContext, tenant: Tenant) -> None:
+    ctx.extras.pop("stats", None)  # tenant rows changed: recount on the next read
     ctx.publisher.emit(
         [
             Event(
