@@ -133,6 +133,19 @@ def migrate() -> None:
     click.echo(f"schema at version {version}")
 
 
+@main.command()
+def recount() -> None:
+    """Rebuild the active-task counts from the tasks table.
+
+    The counts (behind /api/queue/stats, the analytics and the depth metrics) are kept
+    by every state change the engine makes. Run this after writing the tasks table by
+    other means, such as a bulk load; it is exact when nothing else writes meanwhile.
+    """
+    settings = _settings()
+    active = _store(settings).recount()
+    click.echo(f"{active} active tasks counted")
+
+
 @main.group()
 def tenant() -> None:
     """Create and manage tenants."""

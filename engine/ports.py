@@ -92,6 +92,10 @@ class TaskStore(Protocol):
         """Create or upgrade the schema; returns the schema version now in place."""
         ...
 
+    def recount(self) -> int:
+        """Rebuild the maintained active-task counts from the tasks themselves."""
+        ...
+
     def ping(self) -> None:
         """Raise :class:`~engine.domain.errors.Unavailable` when the database is down."""
         ...

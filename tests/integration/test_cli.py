@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 from pathlib import Path
 
@@ -26,6 +27,7 @@ def run(*args: str, db: str) -> subprocess.CompletedProcess[str]:
         [],
         ["serve"],
         ["migrate"],
+        ["recount"],
         ["tenant"],
         ["tenant", "create"],
         ["tenant", "list"],
@@ -95,3 +97,26 @@ def test_tenant_state_commands_and_key_revocation(sqlite_url: str) -> None:
     assert "tenant" in listed
     assert "revoked" in run("key", "revoke", "1", db=sqlite_url).stdout
     assert run("key", "revoke", "999", db=sqlite_url).returncode == 1
+
+
+def test_recount_repairs_counts_after_a_write_around_the_engine(sqlite_url: str) -> None:
+    out = run("tenant", "create", "bulk", db=sqlite_url)
+    assert out.returncode == 0, out.stderr
+    path = sqlite_url.removeprefix("sqlite:///")
+    with sqlite3.connect(path) as conn:  # a bulk load straight into the table
+        tenant = conn.execute("SELECT id FROM tenants WHERE name = 'bulk'").fetchone()[0]
+        conn.executemany(
+            "INSERT INTO tasks (tenant_id, type, state, priority, cost, attempt, attempt_base,"
+            " max_attempts, timeout_s, created_at, run_at) VALUES"
+            " (?, 'noop', 'queued', 0, 1, 0, 0, 3, 10, '2026-01-01 00:00:00',"
+            " '2026-01-01 00:00:00')",
+            [(tenant,)] * 7,
+        )
+    out = run("recount", db=sqlite_url)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "7 active tasks counted"
+    with sqlite3.connect(path) as conn:
+        kept = conn.execute(
+            "SELECT SUM(n) FROM task_counts WHERE tenant_id = ? AND state = 'queued'", (tenant,)
+        ).fetchone()[0]
+    assert kept == 7

@@ -10,11 +10,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import text
 
-from engine.adapters.sql import SqlTaskStore, create_store
+from engine.adapters.sql import SqlTaskStore, counts, create_store
 from engine.adapters.sql.queries import load
 from engine.adapters.sql.worker_ops import ready_tenants_query
-from engine.domain.models import Completion, NewTask, Outcome
-from engine.domain.states import Transition
+from engine.domain.models import Completion, NewTask, Outcome, TaskFilter
+from engine.domain.states import TaskState, Transition
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -170,3 +170,87 @@ def test_a_lock_wait_timeout_retries_the_whole_transaction(mysql_url: str) -> No
         holder.join(timeout=30)
         timer.cancel()
     assert updated.weight == 3  # the retried transaction ran after the holder committed 7
+
+
+def test_active_counts_stay_exact_under_concurrent_submit_claim_complete_and_cancel(
+    mysql_url: str,
+) -> None:
+    """Every writer adds to the same hot counter rows of one tenant; none may lose an
+    update or deadlock for good, and the counts must equal a recount at the end."""
+    setup = create_store(mysql_url)
+    setup.migrate()
+    tenant = setup.create_tenant("hot", weight=1, rate_limit=None, now=T0).id
+    _fill(setup, tenant, 500)
+    errors: list[BaseException] = []
+    submitted_done = threading.Event()
+    start = threading.Barrier(6)
+
+    def guarded(body: object) -> object:
+        def run(i: int) -> None:
+            store = create_store(mysql_url)
+            try:
+                start.wait()
+                body(store, i)  # type: ignore[operator]
+            except BaseException as exc:  # surfaced below
+                errors.append(exc)
+            finally:
+                store.close()
+
+        return run
+
+    def submitter(store: SqlTaskStore, i: int) -> None:
+        for _ in range(40):
+            _fill(store, tenant, 10)
+
+    def worker(store: SqlTaskStore, i: int) -> None:
+        while True:
+            got = store.claim(
+                {tenant: 7}, worker=f"w{i}:x", now=T0, lease_until=T0 + timedelta(seconds=60)
+            )
+            if not got and submitted_done.is_set():
+                return
+            kinds = (Transition.SUCCEED, Transition.FAIL_RETRY, Transition.FAIL_DEAD)
+            store.complete(
+                [
+                    Completion(
+                        c.id,
+                        c.attempt,
+                        kinds[c.id % 3],
+                        Outcome.SUCCEEDED if c.id % 3 == 0 else Outcome.FAILED,
+                        T0,
+                        retry_at=T0 if c.id % 3 == 1 else None,
+                    )
+                    for c in got
+                ]
+            )
+
+    def canceller(store: SqlTaskStore, i: int) -> None:
+        while not submitted_done.is_set():
+            flt = TaskFilter(tenant_id=tenant, states=(TaskState.QUEUED,))
+            store.cancel_matching(flt, now=T0, limit=3)
+
+    roles = [submitter, submitter, worker, worker, worker, canceller]
+    threads = [threading.Thread(target=guarded(r), args=(i,)) for i, r in enumerate(roles)]
+    for t in threads:
+        t.start()
+    for t in threads[:2]:
+        t.join(timeout=120)
+    submitted_done.set()
+    for t in threads[2:]:
+        t.join(timeout=120)
+    assert not errors, errors
+    with setup.engine.connect() as conn:
+        kept = counts.read(conn)
+        truth = {
+            (tenant, str(r.type), str(r.state)): int(r.n)
+            for r in conn.execute(
+                text(
+                    "SELECT type, state, COUNT(*) AS n FROM tasks WHERE tenant_id = :t"
+                    " AND state IN ('queued','scheduled','running','retrying') GROUP BY type, state"
+                ),
+                {"t": tenant},
+            )
+        }
+        finished = conn.execute(text("SELECT COUNT(*) FROM tasks WHERE state <> 'queued'")).scalar()
+    assert kept == truth
+    assert finished and finished > 500  # the workers and the canceller really ran

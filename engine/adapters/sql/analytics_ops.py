@@ -1,6 +1,7 @@
-"""Analytics from the database, not process memory: every figure comes from the tasks and
-attempts tables over a time window, through indexes on the window's columns, with
-percentiles computed from a bounded sample of the most recent finished tasks."""
+"""Analytics from the database, not process memory: active tasks from the maintained
+counts (``task_counts``), everything else from the tasks and attempts tables over a time
+window, through covering indexes on the window's columns, with percentiles computed from a
+bounded sample of the most recent finished tasks."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Integer, cast, func, literal_column, select
 from sqlalchemy.engine import Connection
 
+from engine.adapters.sql import counts as active_counts
 from engine.adapters.sql.base import SqlBase
 from engine.adapters.sql.schema import task_attempts, tasks, tenants
 from engine.domain import states
@@ -43,9 +45,8 @@ class AnalyticsOps(SqlBase):
 
         def work(conn: Connection) -> AnalyticsSummary:
             counts = {s.value: 0 for s in TaskState}
-            q = select(tasks.c.state, func.count().label("n")).where(tasks.c.state.in_(active))
-            for row in conn.execute(self._scoped(q, tenant_id).group_by(tasks.c.state)):
-                counts[str(row.state)] = int(row.n)
+            for (_, _, state), n in active_counts.read(conn, tenant_id=tenant_id).items():
+                counts[state] += n
             q = select(tasks.c.state, func.count().label("n")).where(tasks.c.finished_at >= since)
             for row in conn.execute(self._scoped(q, tenant_id).group_by(tasks.c.state)):
                 if row.state not in active:
@@ -142,7 +143,8 @@ class AnalyticsOps(SqlBase):
         return self.tx(work, write=False)
 
     def breakdown(self, *, since: datetime, by: str, tenant_id: int | None) -> list[BreakdownRow]:
-        """Tasks active now or created in the window, by ``type`` or ``tenant``."""
+        """Tasks active now or created in the window, by ``type`` or ``tenant``: the
+        active ones from the maintained counts, the finished ones from the window."""
         active = [s.value for s in states.ACTIVE_STATES]
         key_col = tasks.c.type if by == "type" else tasks.c.tenant_id
 
@@ -157,15 +159,13 @@ class AnalyticsOps(SqlBase):
                 return str(value) if by == "type" else names.get(int(value), f"#{value}")
 
             q = select(key_col.label("k"), tasks.c.state, func.count().label("n")).where(
-                tasks.c.created_at >= since
+                tasks.c.created_at >= since, tasks.c.state.not_in(active)
             )
             for r in conn.execute(self._scoped(q, tenant_id).group_by(key_col, tasks.c.state)):
                 counts[key(r.k)][str(r.state)] += int(r.n)
-            q = select(key_col.label("k"), tasks.c.state, func.count().label("n")).where(
-                tasks.c.state.in_(active), tasks.c.created_at < since
-            )
-            for r in conn.execute(self._scoped(q, tenant_id).group_by(key_col, tasks.c.state)):
-                counts[key(r.k)][str(r.state)] += int(r.n)
+            now = active_counts.read(conn, tenant_id=tenant_id)
+            for (k, state), n in active_counts.by(now, 1 if by == "type" else 0).items():
+                counts[key(k)][state] += n
             failing = (
                 select(key_col.label("k"), func.count().label("n"))
                 .select_from(task_attempts.join(tasks, tasks.c.id == task_attempts.c.task_id))

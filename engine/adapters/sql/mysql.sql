@@ -14,13 +14,13 @@ FOR UPDATE SKIP LOCKED;
 
 -- name: lock_running
 -- Lock the running rows a completion or heartbeat is about, to check their fencing token.
-SELECT id, attempt, lease_owner FROM tasks
+SELECT id, tenant_id, type, attempt, lease_owner FROM tasks
 WHERE id IN :ids AND state = :running
 FOR UPDATE;
 
 -- name: due_select
 -- The promoter: scheduled or retrying tasks whose run_at has come.
-SELECT id, tenant_id FROM tasks FORCE INDEX (ix_tasks_due)
+SELECT id, tenant_id, type FROM tasks FORCE INDEX (ix_tasks_due)
 WHERE state = :state AND run_at <= :now
 ORDER BY run_at, id
 LIMIT :n
@@ -28,7 +28,7 @@ FOR UPDATE SKIP LOCKED;
 
 -- name: expired_select
 -- The rescuer: running tasks whose lease has expired.
-SELECT id, tenant_id, attempt, attempt_base, max_attempts FROM tasks FORCE INDEX (ix_tasks_lease)
+SELECT id, tenant_id, type, attempt, attempt_base, max_attempts FROM tasks FORCE INDEX (ix_tasks_lease)
 WHERE lease_expires_at < :now AND state = :running
 ORDER BY lease_expires_at, id
 LIMIT :n
@@ -36,7 +36,7 @@ FOR UPDATE SKIP LOCKED;
 
 -- name: owned_select
 -- Startup recovery: running tasks leased by an earlier incarnation of this instance.
-SELECT id, tenant_id, attempt, attempt_base, max_attempts FROM tasks FORCE INDEX (ix_tasks_state_id)
+SELECT id, tenant_id, type, attempt, attempt_base, max_attempts FROM tasks FORCE INDEX (ix_tasks_state_id)
 WHERE state = :running AND lease_owner LIKE :prefix AND lease_owner <> :me
 ORDER BY id
 LIMIT :n

@@ -192,6 +192,19 @@ ix_attempts_finished = Index(
     task_attempts.c.task_id,
 )
 
+# Active tasks per (tenant, type, state), kept by every transaction that changes them
+# (engine/adapters/sql/counts.py); each key is spread over a few ``shard`` rows.
+task_counts = Table(
+    "task_counts",
+    metadata,
+    Column("tenant_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("type", String(128), primary_key=True),
+    Column("state", String(16), primary_key=True),
+    Column("shard", SmallInteger, primary_key=True, autoincrement=False),
+    Column("n", BigInteger, nullable=False),
+    mysql_engine="InnoDB",
+)
+
 DEFAULT_TENANT = "default"
 
 
@@ -234,8 +247,16 @@ def _v2_analytics_indexes(conn: Connection) -> None:
         index.create(conn, checkfirst=True)
 
 
+def _v3_task_counts(conn: Connection) -> None:
+    from engine.adapters.sql import counts  # counts builds on this module's tables
+
+    task_counts.create(conn, checkfirst=True)
+    counts.rebuild(conn)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", _v1_initial),
     Migration(2, "analytics indexes", _v2_analytics_indexes),
+    Migration(3, "active task counts", _v3_task_counts),
 )
 LATEST_VERSION = MIGRATIONS[-1].version

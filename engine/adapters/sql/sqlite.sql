@@ -16,23 +16,23 @@ WHERE id IN (
 RETURNING id;
 
 -- name: lock_running
-SELECT id, attempt, lease_owner FROM tasks
+SELECT id, tenant_id, type, attempt, lease_owner FROM tasks
 WHERE id IN :ids AND state = :running;
 
 -- name: due_select
-SELECT id, tenant_id FROM tasks INDEXED BY ix_tasks_due
+SELECT id, tenant_id, type FROM tasks INDEXED BY ix_tasks_due
 WHERE state = :state AND run_at <= :now
 ORDER BY run_at, id
 LIMIT :n;
 
 -- name: expired_select
-SELECT id, tenant_id, attempt, attempt_base, max_attempts FROM tasks INDEXED BY ix_tasks_lease
+SELECT id, tenant_id, type, attempt, attempt_base, max_attempts FROM tasks INDEXED BY ix_tasks_lease
 WHERE lease_expires_at < :now AND state = :running
 ORDER BY lease_expires_at, id
 LIMIT :n;
 
 -- name: owned_select
-SELECT id, tenant_id, attempt, attempt_base, max_attempts FROM tasks
+SELECT id, tenant_id, type, attempt, attempt_base, max_attempts FROM tasks
 WHERE state = :running AND lease_owner LIKE :prefix AND lease_owner <> :me
 ORDER BY id
 LIMIT :n;

@@ -6,11 +6,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, tuple_, update
+from sqlalchemy import delete, insert, select, tuple_, update
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql import Select
 
+from engine.adapters.sql import counts
 from engine.adapters.sql.base import SqlBase
 from engine.adapters.sql.schema import task_attempts, tasks, tenants
 from engine.domain import states
@@ -115,6 +116,9 @@ class TaskOps(SqlBase):
                 to_insert.append(t)
             rows_in = [self._new_row(t, now) for t in to_insert]
             ids = self._insert_ids(conn, rows_in) if rows_in else []
+            tally = counts.Tally()
+            for row in rows_in:
+                tally.add(row["tenant_id"], row["type"], row["state"])
             names = self.tenant_names(conn, {t.tenant_id for t in new})
             created: dict[tuple[int, str], Task] = {}
             out: list[Submitted] = []
@@ -132,6 +136,7 @@ class TaskOps(SqlBase):
                 if t.idempotency_key:
                     created[key] = task
                 out.append(Submitted(task, created=True))
+            tally.apply(conn)
             return out
 
         try:
@@ -214,10 +219,14 @@ class TaskOps(SqlBase):
         *,
         tenant_id: int | None,
         now: datetime,
+        tally: counts.Tally,
     ) -> bool:
-        """Apply a hand-driven transition with compare-and-set on the state it read.
-        Returns False when a concurrent change won (the caller re-reads and retries)."""
-        query = select(tasks.c.state, tasks.c.attempt).where(tasks.c.id == task_id)
+        """Apply a hand-driven transition with compare-and-set on the state it read,
+        adding it to ``tally`` (the caller applies that last). Returns False when a
+        concurrent change won (the caller re-reads and retries)."""
+        query = select(tasks.c.state, tasks.c.attempt, tasks.c.tenant_id, tasks.c.type).where(
+            tasks.c.id == task_id
+        )
         if tenant_id is not None:
             query = query.where(tasks.c.tenant_id == tenant_id)
         row = conn.execute(query).first()
@@ -245,6 +254,7 @@ class TaskOps(SqlBase):
         )
         if done.rowcount == 0:
             return False
+        tally.move(row.tenant_id, row.type, current, to)
         if current is TaskState.RUNNING:
             conn.execute(
                 update(task_attempts)
@@ -256,10 +266,16 @@ class TaskOps(SqlBase):
     def _hand_change(
         self, task_id: int, transition: Transition, *, tenant_id: int | None, now: datetime
     ) -> Task:
-        for _ in range(_CAS_RETRIES):
-            changed = self.tx(
-                lambda c: self._change(c, task_id, transition, tenant_id=tenant_id, now=now)
+        def work(conn: Connection) -> bool:
+            tally = counts.Tally()
+            changed = self._change(
+                conn, task_id, transition, tenant_id=tenant_id, now=now, tally=tally
             )
+            tally.apply(conn)
+            return changed
+
+        for _ in range(_CAS_RETRIES):
+            changed = self.tx(work)
             if changed:
                 return self.get_task(task_id, tenant_id=tenant_id)
         raise states.InvalidTransition(transition, self.get_task(task_id).state)
@@ -278,15 +294,23 @@ class TaskOps(SqlBase):
         def work(conn: Connection) -> list[int]:
             query = _filtered(select(tasks.c.id), flt).where(tasks.c.state.in_(allowed))
             ids = [int(r.id) for r in conn.execute(query.order_by(tasks.c.id).limit(limit))]
-            return [i for i in ids if self._change_or_skip(conn, i, transition, now=now)]
+            tally = counts.Tally()
+            changed = [i for i in ids if self._change_or_skip(conn, i, transition, now, tally)]
+            tally.apply(conn)
+            return changed
 
         return self.tx(work)
 
     def _change_or_skip(
-        self, conn: Connection, task_id: int, transition: Transition, *, now: datetime
+        self,
+        conn: Connection,
+        task_id: int,
+        transition: Transition,
+        now: datetime,
+        tally: counts.Tally,
     ) -> bool:
         try:
-            return self._change(conn, task_id, transition, tenant_id=None, now=now)
+            return self._change(conn, task_id, transition, tenant_id=None, now=now, tally=tally)
         except (states.InvalidTransition, NotFound):
             return False
 
@@ -302,33 +326,35 @@ class TaskOps(SqlBase):
             if self.is_mysql:  # MySQL cannot delete from a table it selects from directly
                 ids = select(ids.subquery().c.id)
             conn.execute(delete(task_attempts).where(task_attempts.c.task_id.in_(ids)))
-            return int(
-                conn.execute(delete(tasks).where(tasks.c.tenant_id.in_(tenant_ids))).rowcount
-            )
+            n = int(conn.execute(delete(tasks).where(tasks.c.tenant_id.in_(tenant_ids))).rowcount)
+            counts.forget_tenants(conn, tenant_ids)
+            return n
 
         return self.tx(work)
+
+    def recount(self) -> int:
+        """Rebuild the active-task counts from the rows (after writes that went around
+        the store, such as a bulk load); returns the number of active tasks."""
+        return self.tx(counts.rebuild)
 
     def queue_stats(self, *, now: datetime) -> list[TenantDepth]:
         active = [s.value for s in states.ACTIVE_STATES]
 
         def work(conn: Connection) -> list[TenantDepth]:
-            counts: dict[int, dict[str, int]] = {}
-            for row in conn.execute(
-                select(tasks.c.tenant_id, tasks.c.state, func.count().label("n"))
-                .where(tasks.c.state.in_(active))
-                .group_by(tasks.c.state, tasks.c.tenant_id)
-            ):
-                counts.setdefault(int(row.tenant_id), {})[str(row.state)] = int(row.n)
-            oldest = {
-                int(r.tenant_id): r.oldest
-                for r in conn.execute(
-                    select(tasks.c.tenant_id, func.min(tasks.c.run_at).label("oldest"))
-                    .where(tasks.c.state == TaskState.QUEUED.value)
-                    .group_by(tasks.c.tenant_id)
-                )
-            }
+            depth = counts.by(counts.read(conn), 0)
+            # One index dive per tenant with queued work, to its earliest run_at.
+            oldest_queued = (
+                select(tasks.c.run_at)
+                .where(tasks.c.state == TaskState.QUEUED.value, tasks.c.tenant_id == tenants.c.id)
+                .order_by(tasks.c.run_at)
+                .limit(1)
+                .correlate(tenants)
+                .scalar_subquery()
+            )
             out = []
-            for t in conn.execute(select(tenants).order_by(tenants.c.name)):
+            for t in conn.execute(
+                select(tenants, oldest_queued.label("oldest")).order_by(tenants.c.name)
+            ):
                 tid = int(t.id)
                 out.append(
                     TenantDepth(
@@ -336,8 +362,8 @@ class TaskOps(SqlBase):
                         tenant=str(t.name),
                         state=TenantState(t.state),
                         weight=int(t.weight),
-                        counts={s: counts.get(tid, {}).get(s, 0) for s in sorted(active)},
-                        oldest_queued_at=oldest.get(tid),
+                        counts={s: depth.get((tid, s), 0) for s in sorted(active)},
+                        oldest_queued_at=t.oldest,
                     )
                 )
             return out

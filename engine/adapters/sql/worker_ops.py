@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Select, Table, bindparam, delete, insert, literal, select, update
 from sqlalchemy.engine import Connection
 
+from engine.adapters.sql import counts
 from engine.adapters.sql.base import SqlBase
 from engine.adapters.sql.queries import query
 from engine.adapters.sql.schema import task_attempts, tasks, tenants
@@ -110,6 +111,11 @@ def ready_tenants_query() -> Select[Any]:
     )
 
 
+def _attempt(held: dict[int, Any], task_id: int) -> int | None:
+    row = held.get(task_id)
+    return None if row is None else int(row.attempt)
+
+
 class WorkerOps(SqlBase):
     def ready_tenants(self) -> list[ReadyTenant]:
         stmt = ready_tenants_query()
@@ -160,6 +166,10 @@ class WorkerOps(SqlBase):
                     for r in rows
                 ],
             )
+            tally = counts.Tally()
+            for r in rows:
+                tally.move(r.tenant_id, r.type, TaskState.QUEUED, TaskState.RUNNING)
+            tally.apply(conn)
             names = self.tenant_names(conn, {int(r.tenant_id) for r in rows})
             return [
                 Claimed(
@@ -231,10 +241,11 @@ class WorkerOps(SqlBase):
         return ids
 
     # --- fenced writes -------------------------------------------------------------------
-    def _lock_running(self, conn: Connection, ids: list[int]) -> dict[int, tuple[int, str | None]]:
+    def _lock_running(self, conn: Connection, ids: list[int]) -> dict[int, Any]:
+        """The rows among ``ids`` still running, locked: id -> (id, tenant_id, type,
+        attempt, lease_owner)."""
         stmt = query(self.dialect_file, "lock_running", expanding=("ids",))
-        rows = conn.execute(stmt, {"ids": ids, "running": RUNNING})
-        return {int(r.id): (int(r.attempt), r.lease_owner) for r in rows}
+        return {int(r.id): r for r in conn.execute(stmt, {"ids": ids, "running": RUNNING})}
 
     def heartbeat(self, leases: Sequence[Lease], *, worker: str, lease_until: datetime) -> set[int]:
         if not leases:
@@ -245,7 +256,9 @@ class WorkerOps(SqlBase):
             alive = [
                 lease.task_id
                 for lease in leases
-                if held.get(lease.task_id) == (lease.attempt, worker)
+                if lease.task_id in held
+                and (int(held[lease.task_id].attempt), held[lease.task_id].lease_owner)
+                == (lease.attempt, worker)
             ]
             if alive:
                 conn.execute(
@@ -261,10 +274,19 @@ class WorkerOps(SqlBase):
 
         def work(conn: Connection) -> list[Completion]:
             held = self._lock_running(conn, [c.task_id for c in completions])
-            accepted = [c for c in completions if held.get(c.task_id, (None,))[0] == c.attempt]
+            # One completion per task and attempt: a repeat is the same write, counted once.
+            first: dict[int, Completion] = {}
+            for c in completions:
+                if _attempt(held, c.task_id) == c.attempt:
+                    first.setdefault(c.task_id, c)
+            accepted = list(first.values())
             if not accepted:
                 return []
             values = [self._completion_values(c) for c in accepted]
+            tally = counts.Tally()
+            for v in values:
+                row = held[v["b_id"]]
+                tally.move(row.tenant_id, row.type, TaskState.RUNNING, v["b_state"])
             finals = [v for v in values if v["b_run_at"] is None]
             retries = [v for v in values if v["b_run_at"] is not None]
             common = {
@@ -303,6 +325,7 @@ class WorkerOps(SqlBase):
                 values={"finished_at": "b_at", "outcome": "b_outcome", "error": "b_error"},
                 constant={},
             )
+            tally.apply(conn)
             return accepted
 
         return self.tx(work)
@@ -328,7 +351,7 @@ class WorkerOps(SqlBase):
 
         def work(conn: Connection) -> list[int]:
             held = self._lock_running(conn, [lease.task_id for lease in leases])
-            ids = [x.task_id for x in leases if held.get(x.task_id, (None,))[0] == x.attempt]
+            ids = [x.task_id for x in leases if _attempt(held, x.task_id) == x.attempt]
             if not ids:
                 return []
             # Not charged: the attempt counter (the fence) still grows, the budget base
@@ -355,6 +378,10 @@ class WorkerOps(SqlBase):
                         )
                         .values(finished_at=now, outcome=Outcome.RELEASED.value)
                     )
+            tally = counts.Tally()
+            for i in ids:
+                tally.move(held[i].tenant_id, held[i].type, TaskState.RUNNING, TaskState.QUEUED)
+            tally.apply(conn)
             return ids
 
         return self.tx(work)
@@ -365,16 +392,20 @@ class WorkerOps(SqlBase):
 
         def work(conn: Connection) -> list[tuple[int, int]]:
             found: list[tuple[int, int]] = []
+            tally = counts.Tally()
             for source in (TaskState.SCHEDULED, TaskState.RETRYING):
-                rows = conn.execute(due, {"state": source.value, "now": now, "n": limit})
-                batch = [(int(r.id), int(r.tenant_id)) for r in rows]
-                if batch:
+                rows = conn.execute(due, {"state": source.value, "now": now, "n": limit}).all()
+                if rows:
+                    to = states.apply(Transition.PROMOTE, source)
                     conn.execute(
                         update(tasks)
-                        .where(tasks.c.id.in_([i for i, _ in batch]), tasks.c.state == source.value)
-                        .values(state=states.apply(Transition.PROMOTE, source).value)
+                        .where(tasks.c.id.in_([r.id for r in rows]), tasks.c.state == source.value)
+                        .values(state=to.value)
                     )
-                found += batch
+                    for r in rows:
+                        tally.move(r.tenant_id, r.type, source, to)
+                found += [(int(r.id), int(r.tenant_id)) for r in rows]
+            tally.apply(conn)
             return found
 
         return self.tx(work)
@@ -393,6 +424,7 @@ class WorkerOps(SqlBase):
 
         def work(conn: Connection) -> list[Rescued]:
             out: list[Rescued] = []
+            tally = counts.Tally()
             for r in conn.execute(stmt, params).all():
                 transition = states.after_rescue(
                     attempt=int(r.attempt),
@@ -401,7 +433,7 @@ class WorkerOps(SqlBase):
                 )
                 to = states.apply(transition, TaskState.RUNNING)
                 dead = to is TaskState.DEAD
-                conn.execute(
+                moved = conn.execute(
                     update(tasks)
                     .where(
                         tasks.c.id == r.id, tasks.c.attempt == r.attempt, tasks.c.state == RUNNING
@@ -415,6 +447,9 @@ class WorkerOps(SqlBase):
                         run_at=now if dead else retry_at,
                     )
                 )
+                if moved.rowcount == 0:  # cannot happen while the row is locked; be exact
+                    continue
+                tally.move(r.tenant_id, r.type, TaskState.RUNNING, to)
                 conn.execute(
                     update(task_attempts)
                     .where(task_attempts.c.task_id == r.id, task_attempts.c.attempt == r.attempt)
@@ -423,6 +458,7 @@ class WorkerOps(SqlBase):
                     )
                 )
                 out.append(Rescued(int(r.id), int(r.tenant_id), int(r.attempt), to))
+            tally.apply(conn)
             return out
 
         return self.tx(work)
