@@ -68,9 +68,13 @@ class Lease:
 
 
 @dataclass(frozen=True, slots=True)
-class Rescued:
+class Moved:
+    """A task a maintenance scan moved (promoted or rescued), as its event names it."""
+
     task_id: int
     tenant_id: int
+    tenant: str
+    type: str
     attempt: int
     state: TaskState
 
@@ -211,13 +215,13 @@ class TaskStore(Protocol):
         ...
 
     # --- maintenance -------------------------------------------------------------------
-    def promote_due(self, *, now: datetime, limit: int) -> list[tuple[int, int]]:
-        """Move due ``scheduled``/``retrying`` tasks to ``queued``; (task id, tenant id)."""
+    def promote_due(self, *, now: datetime, limit: int) -> list[Moved]:
+        """Move due ``scheduled``/``retrying`` tasks to ``queued``."""
         ...
 
     def rescue_expired(
         self, *, now: datetime, limit: int, retry_at: datetime, owner_prefix: str | None = None
-    ) -> list[Rescued]:
+    ) -> list[Moved]:
         """Fail attempts whose lease expired (or, with ``owner_prefix``, that a previous
         incarnation of this instance held) into ``retrying`` or ``dead``."""
         ...

@@ -149,6 +149,10 @@ class Outcome(StrEnum):
     CANCELLED = "cancelled"
 
 
+# The error a rescued task records: its worker stopped heartbeating.
+LEASE_EXPIRED = "lease expired: the worker stopped heartbeating"
+
+
 @dataclass(frozen=True, slots=True)
 class Completion:
     """A finished attempt, as the completer writes it (fenced on ``attempt``)."""

@@ -10,15 +10,14 @@ import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from engine import metrics
-from engine.domain.models import Event
+from engine.domain.models import LEASE_EXPIRED, Event
 from engine.domain.retry import backoff_s
-from engine.domain.states import TaskState
-from engine.ports import Clock, TaskStore
+from engine.ports import Clock, Moved, TaskStore
 from engine.services.base import LoopService
-from engine.services.publisher import EventPublisher
+from engine.services.publisher import EventPublisher, task_event
 
 log = logging.getLogger("skiplock.maintenance")
 
@@ -37,9 +36,16 @@ class MaintenanceConfig:
             raise ValueError("maintenance: interval_s, batch and prune_batch must be positive")
 
 
-def _state_event(task_id: int, tenant_id: int, state: TaskState, at: str) -> Event:
-    return Event(
-        kind="task", tenant_id=tenant_id, data={"id": task_id, "state": state.value, "at": at}
+def _moved_event(m: Moved, at: datetime, error: str | None = None) -> Event:
+    return task_event(
+        task_id=m.task_id,
+        tenant_id=m.tenant_id,
+        tenant=m.tenant,
+        type=m.type,
+        state=m.state,
+        attempt=m.attempt,
+        at=at,
+        error=error,
     )
 
 
@@ -67,8 +73,7 @@ class Promoter(LoopService):
         )
         if promoted:
             metrics.PROMOTED.inc(len(promoted))
-            at = now.isoformat()
-            self._publisher.emit(_state_event(i, t, TaskState.QUEUED, at) for i, t in promoted)
+            self._publisher.emit(_moved_event(m, now) for m in promoted)
             self._publisher.work_ready()
         return len(promoted)
 
@@ -125,8 +130,7 @@ class Rescuer(LoopService):
                 len(rescued),
                 "expired" if owner_prefix is None else "a previous incarnation held",
             )
-            at = now.isoformat()
-            self._publisher.emit(_state_event(r.task_id, r.tenant_id, r.state, at) for r in rescued)
+            self._publisher.emit(_moved_event(m, now, LEASE_EXPIRED) for m in rescued)
         return len(rescued)
 
     def busy_again(self, handled: int) -> bool:

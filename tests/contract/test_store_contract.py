@@ -67,7 +67,9 @@ def test_a_future_run_at_makes_the_task_scheduled(store: SqlTaskStore, tenant: i
     assert s.task.state is TaskState.SCHEDULED
     assert store.claim({tenant: 5}, worker="w:1", now=T0, lease_until=T0 + LEASE) == []
     assert store.promote_due(now=T0 + timedelta(seconds=59), limit=10) == []
-    assert store.promote_due(now=T0 + timedelta(seconds=60), limit=10) == [(s.task.id, tenant)]
+    [moved] = store.promote_due(now=T0 + timedelta(seconds=60), limit=10)
+    assert (moved.task_id, moved.tenant_id, moved.tenant) == (s.task.id, tenant, "acme")
+    assert (moved.type, moved.attempt, moved.state) == ("noop", 0, TaskState.QUEUED)
     assert store.get_task(s.task.id).state is TaskState.QUEUED
 
 

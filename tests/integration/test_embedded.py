@@ -181,3 +181,26 @@ async def test_analytics_endpoints_report_the_work_done(embedded: Harness) -> No
         "/api/analytics/throughput?window_s=86400&bucket_s=1", headers=embedded.admin
     )
     assert bad.status_code == 422
+
+
+async def test_the_promoters_event_names_tenant_type_and_attempt(embedded: Harness) -> None:
+    r = await embedded.client.post(
+        "/api/tasks", json={"type": "noop", "delay_s": 0.3}, headers=embedded.admin
+    )
+    task_id = r.json()["id"]
+    promoted: list[dict[str, Any]] = []
+
+    async def published() -> bool:
+        read = await embedded.engine.shared.stream.read(after="0-0", count=10_000, block_s=0)
+        promoted[:] = [
+            dict(e.data)
+            for e in read.events
+            if e.data.get("id") == task_id and e.data.get("state") == "queued"
+        ]
+        return bool(promoted)
+
+    await wait_until(published, what="the promoter's event")
+    assert len(promoted) == 1, promoted
+    assert promoted[0]["tenant"] == "default"
+    assert promoted[0]["type"] == "noop"
+    assert promoted[0]["attempt"] == 0

@@ -20,7 +20,7 @@ FOR UPDATE;
 
 -- name: due_select
 -- The promoter: scheduled or retrying tasks whose run_at has come.
-SELECT id, tenant_id, type FROM tasks FORCE INDEX (ix_tasks_due)
+SELECT id, tenant_id, type, attempt FROM tasks FORCE INDEX (ix_tasks_due)
 WHERE state = :state AND run_at <= :now
 ORDER BY run_at, id
 LIMIT :n

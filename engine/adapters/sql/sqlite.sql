@@ -20,7 +20,7 @@ SELECT id, tenant_id, type, attempt, lease_owner FROM tasks
 WHERE id IN :ids AND state = :running;
 
 -- name: due_select
-SELECT id, tenant_id, type FROM tasks INDEXED BY ix_tasks_due
+SELECT id, tenant_id, type, attempt FROM tasks INDEXED BY ix_tasks_due
 WHERE state = :state AND run_at <= :now
 ORDER BY run_at, id
 LIMIT :n;

@@ -17,9 +17,9 @@ from engine.adapters.sql.base import SqlBase
 from engine.adapters.sql.queries import query
 from engine.adapters.sql.schema import task_attempts, tasks, tenants
 from engine.domain import states
-from engine.domain.models import Claimed, Completion, Outcome, TenantState
+from engine.domain.models import LEASE_EXPIRED, Claimed, Completion, Outcome, TenantState
 from engine.domain.states import TaskState, Transition
-from engine.ports import Lease, ReadyTenant, Rescued
+from engine.ports import Lease, Moved, ReadyTenant
 
 RUNNING = TaskState.RUNNING.value
 QUEUED = TaskState.QUEUED.value
@@ -109,6 +109,11 @@ def ready_tenants_query() -> Select[Any]:
     return select(tenants.c.id, tenants.c.weight).where(
         tenants.c.state != TenantState.PAUSED.value, first_ready.is_not(None)
     )
+
+
+def _moved(row: Any, names: dict[int, str], to: TaskState) -> Moved:
+    tenant_id = int(row.tenant_id)
+    return Moved(int(row.id), tenant_id, names[tenant_id], str(row.type), int(row.attempt), to)
 
 
 def _attempt(held: dict[int, Any], task_id: int) -> int | None:
@@ -387,11 +392,11 @@ class WorkerOps(SqlBase):
         return self.tx(work)
 
     # --- maintenance ---------------------------------------------------------------------
-    def promote_due(self, *, now: datetime, limit: int) -> list[tuple[int, int]]:
+    def promote_due(self, *, now: datetime, limit: int) -> list[Moved]:
         due = query(self.dialect_file, "due_select")
 
-        def work(conn: Connection) -> list[tuple[int, int]]:
-            found: list[tuple[int, int]] = []
+        def work(conn: Connection) -> list[Moved]:
+            found: list[Moved] = []
             tally = counts.Tally()
             for source in (TaskState.SCHEDULED, TaskState.RETRYING):
                 rows = conn.execute(due, {"state": source.value, "now": now, "n": limit}).all()
@@ -402,9 +407,10 @@ class WorkerOps(SqlBase):
                         .where(tasks.c.id.in_([r.id for r in rows]), tasks.c.state == source.value)
                         .values(state=to.value)
                     )
+                    names = self.tenant_names(conn, {int(r.tenant_id) for r in rows})
                     for r in rows:
                         tally.move(r.tenant_id, r.type, source, to)
-                found += [(int(r.id), int(r.tenant_id)) for r in rows]
+                        found.append(_moved(r, names, to))
             tally.apply(conn)
             return found
 
@@ -412,7 +418,7 @@ class WorkerOps(SqlBase):
 
     def rescue_expired(
         self, *, now: datetime, limit: int, retry_at: datetime, owner_prefix: str | None = None
-    ) -> list[Rescued]:
+    ) -> list[Moved]:
         if owner_prefix is None:
             stmt = query(self.dialect_file, "expired_select")
             params: dict[str, Any] = {"now": now, "running": RUNNING, "n": limit}
@@ -422,10 +428,12 @@ class WorkerOps(SqlBase):
             prefix = owner_prefix.rsplit(":", 1)[0] + ":%"
             params = {"prefix": prefix, "me": me, "running": RUNNING, "n": limit}
 
-        def work(conn: Connection) -> list[Rescued]:
-            out: list[Rescued] = []
+        def work(conn: Connection) -> list[Moved]:
+            out: list[Moved] = []
             tally = counts.Tally()
-            for r in conn.execute(stmt, params).all():
+            found = conn.execute(stmt, params).all()
+            names = self.tenant_names(conn, {int(r.tenant_id) for r in found})
+            for r in found:
                 transition = states.after_rescue(
                     attempt=int(r.attempt),
                     attempt_base=int(r.attempt_base),
@@ -442,7 +450,7 @@ class WorkerOps(SqlBase):
                         state=to.value,
                         lease_owner=None,
                         lease_expires_at=None,
-                        last_error="lease expired: the worker stopped heartbeating",
+                        last_error=LEASE_EXPIRED,
                         finished_at=now if dead else None,
                         run_at=now if dead else retry_at,
                     )
@@ -457,7 +465,7 @@ class WorkerOps(SqlBase):
                         finished_at=now, outcome=Outcome.LEASE_LOST.value, error="lease expired"
                     )
                 )
-                out.append(Rescued(int(r.id), int(r.tenant_id), int(r.attempt), to))
+                out.append(_moved(r, names, to))
             tally.apply(conn)
             return out
 
