@@ -43,5 +43,10 @@ def generate() -> tuple[str, ParsedKey]:
     return f"sk_{prefix}_{secret}", ParsedKey(prefix, secret)
 
 
+def new_session_token() -> str:
+    """A dashboard session token: 256 random bits; the server keeps only its digest."""
+    return secrets.token_urlsafe(32)
+
+
 def matches(parsed: ParsedKey, stored_hash: str) -> bool:
     return hmac.compare_digest(parsed.secret_hash, stored_hash)

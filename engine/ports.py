@@ -142,6 +142,20 @@ class TaskStore(Protocol):
 
     def list_api_keys(self, *, tenant_id: int | None = None) -> list[ApiKeyInfo]: ...
 
+    def create_session(
+        self, *, token_hash: str, key_id: int, now: datetime, expires_at: datetime
+    ) -> None:
+        """Open a dashboard session for ``key_id``; only the token's digest is stored."""
+        ...
+
+    def find_session(self, token_hash: str, *, now: datetime) -> StoredKey | None:
+        """The key behind an unexpired session, or None."""
+        ...
+
+    def delete_session(self, token_hash: str) -> bool: ...
+
+    def prune_sessions(self, *, now: datetime) -> int: ...
+
     def revoke_api_key(self, key_id: int, *, now: datetime) -> ApiKeyInfo: ...
 
     # --- submission and inspection -----------------------------------------------------

@@ -1,11 +1,17 @@
-"""Authentication (API keys from the ``Authorization`` header or the session cookie) and
-the two roles. A tenant key on an admin route gets 403; everywhere else a tenant key is
-scoped to its own tenant's rows."""
+"""Authentication (an API key in the ``Authorization`` header, or the dashboard's session
+cookie) and the two roles. A tenant key on an admin route gets 403; everywhere else a
+tenant key is scoped to its own tenant's rows.
+
+The cookie never holds the key: signing in stores a random token's digest with the key's
+id (the ``sessions`` table, shared by every instance), and signing out deletes it, so a
+leaked cookie can be ended without revoking the key."""
 
 from __future__ import annotations
 
 import asyncio
+import re
 import time
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -17,7 +23,9 @@ from engine.domain.models import Principal, Role
 from engine.ports import StoredKey
 
 SESSION_COOKIE = "skiplock_session"
-_CACHE_TTL_S = 5.0  # a revoked key stops working within this many seconds
+SESSION_TTL = timedelta(hours=12)
+_CACHE_TTL_S = 5.0  # a revoked key or ended session stops working within this many seconds
+_SESSION_TOKEN = re.compile(r"^[A-Za-z0-9_-]{43}$")
 
 
 def context(request: Request) -> ApiContext:
@@ -42,28 +50,63 @@ class KeyCache:
             self._entries.clear()
         self._entries[prefix] = (time.monotonic() + _CACHE_TTL_S, stored)
 
+    def drop(self, prefix: str) -> None:
+        self._entries.pop(prefix, None)
 
-def _presented_key(request: Request) -> str | None:
+
+def _bearer(request: Request) -> str | None:
     header = request.headers.get("authorization")
     if header:
         scheme, _, value = header.partition(" ")
         if scheme.lower() != "bearer" or not value.strip():
             raise ApiError(401, "unauthorized", "use 'Authorization: Bearer <key>'")
         return value.strip()
-    return request.cookies.get(SESSION_COOKIE)
+    return None
+
+
+def _cache(ctx: ApiContext, name: str) -> KeyCache:
+    cache: KeyCache = ctx.extras.setdefault(name, KeyCache())
+    return cache
 
 
 async def resolve(ctx: ApiContext, key: str) -> Principal:
     parsed = keys.parse(key)
     if parsed is None:
         raise ApiError(401, "unauthorized", "malformed API key")
-    cache: KeyCache = ctx.extras.setdefault("key_cache", KeyCache())
+    cache = _cache(ctx, "key_cache")
     hit, stored = cache.get(parsed.prefix)
     if not hit:
         stored = await asyncio.to_thread(ctx.store.find_api_key, parsed.prefix)
         cache.put(parsed.prefix, stored)
     if stored is None or not keys.matches(parsed, stored.secret_hash):
         raise ApiError(401, "unauthorized", "unknown API key")
+    return _principal(stored)
+
+
+def session_hash(token: str) -> str:
+    return keys.hash_secret(token)
+
+
+async def resolve_session(ctx: ApiContext, token: str) -> Principal:
+    expired = ApiError(401, "unauthorized", "the session has ended; sign in again")
+    if not _SESSION_TOKEN.match(token):
+        raise expired
+    digest = session_hash(token)
+    cache = _cache(ctx, "session_cache")
+    hit, stored = cache.get(digest)
+    if not hit:
+        stored = await asyncio.to_thread(ctx.store.find_session, digest, now=ctx.clock.now())
+        cache.put(digest, stored)
+    if stored is None:
+        raise expired
+    return _principal(stored)
+
+
+def forget_session(ctx: ApiContext, token: str) -> None:
+    _cache(ctx, "session_cache").drop(session_hash(token))
+
+
+def _principal(stored: StoredKey) -> Principal:
     if stored.info.revoked_at is not None:
         raise ApiError(401, "unauthorized", "this API key was revoked")
     return Principal(
@@ -76,10 +119,14 @@ async def resolve(ctx: ApiContext, key: str) -> Principal:
 
 
 async def principal(request: Request) -> Principal:
-    key = _presented_key(request)
-    if not key:
+    key = _bearer(request)
+    token = request.cookies.get(SESSION_COOKIE)
+    if key:
+        found = await resolve(context(request), key)
+    elif token:
+        found = await resolve_session(context(request), token)
+    else:
         raise ApiError(401, "unauthorized", "an API key is required (Authorization: Bearer <key>)")
-    found = await resolve(context(request), key)
     request.state.principal = found
     return found
 

@@ -5,10 +5,19 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Response
+from fastapi import APIRouter, Path, Request, Response
 
 from engine import keys
-from engine.api.auth import SESSION_COOKIE, Admin, Caller, Ctx, resolve
+from engine.api.auth import (
+    SESSION_COOKIE,
+    SESSION_TTL,
+    Admin,
+    Caller,
+    Ctx,
+    forget_session,
+    resolve,
+    session_hash,
+)
 from engine.api.context import ApiContext
 from engine.api.errors import ApiError
 from engine.api.routes_ops import cached_stats
@@ -183,28 +192,45 @@ async def create_key(body: KeyIn, _: Admin, ctx: Ctx) -> KeyCreatedOut:
 @router.delete("/keys/{key_id}", response_model=KeyOut)
 async def revoke_key(key_id: int, _: Admin, ctx: Ctx) -> KeyOut:
     info = await asyncio.to_thread(ctx.store.revoke_api_key, key_id, now=ctx.clock.now())
-    ctx.extras.pop("key_cache", None)  # revocation takes effect here at once
+    # Revocation takes effect here at once (other instances: within the caches' 5 s).
+    ctx.extras.pop("key_cache", None)
+    ctx.extras.pop("session_cache", None)
     return KeyOut.of(info)
 
 
 # --- sessions ------------------------------------------------------------------------
 @router.post("/session", response_model=WhoAmI)
 async def login(body: SessionIn, ctx: Ctx, response: Response) -> WhoAmI:
+    """Sign the browser in: the cookie gets a random session token, never the key."""
     who = await resolve(ctx, body.key)
+    token = keys.new_session_token()
+    now = ctx.clock.now()
+    await asyncio.to_thread(
+        ctx.store.create_session,
+        token_hash=session_hash(token),
+        key_id=who.key_id,
+        now=now,
+        expires_at=now + SESSION_TTL,
+    )
     response.set_cookie(
         SESSION_COOKIE,
-        body.key,
+        token,
         httponly=True,
         samesite="strict",
         secure=ctx.config.secure_cookies,
         path="/",
-        max_age=12 * 3600,
+        max_age=int(SESSION_TTL.total_seconds()),
     )
     return WhoAmI(role=who.role.value, tenant=who.tenant_name, key_prefix=who.key_prefix)
 
 
 @router.delete("/session", status_code=204)
-async def logout(response: Response) -> Response:
+async def logout(request: Request, ctx: Ctx, response: Response) -> Response:
+    """Sign out: the session ends on every instance, whoever holds a copy of the cookie."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        await asyncio.to_thread(ctx.store.delete_session, session_hash(token))
+        forget_session(ctx, token)
     response.delete_cookie(SESSION_COOKIE, path="/")
     response.status_code = 204
     return response

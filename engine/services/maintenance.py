@@ -155,6 +155,7 @@ class Cleaner(LoopService):
         )
         if pruned:
             metrics.PRUNED.inc(pruned)
+        await asyncio.to_thread(self._store.prune_sessions, now=self._clock.now())
         return pruned
 
     def busy_again(self, handled: int) -> bool:

@@ -335,3 +335,27 @@ def test_tenants_and_keys(store: SqlTaskStore) -> None:
     assert found is not None and found.tenant_id == t.id and found.info.tenant == "acme"
     assert store.revoke_api_key(info.id, now=T0).revoked_at == T0
     assert store.find_api_key("nope") is None
+
+
+def test_sessions_expire_end_and_are_pruned(store: SqlTaskStore) -> None:
+    from engine.domain.models import Role
+
+    info = store.create_api_key(
+        role=Role.ADMIN, tenant_id=None, name="b", prefix="sessions1", secret_hash="1" * 64, now=T0
+    )
+    later = T0 + timedelta(hours=12)
+    store.create_session(token_hash="a" * 64, key_id=info.id, now=T0, expires_at=later)
+    store.create_session(token_hash="b" * 64, key_id=info.id, now=T0, expires_at=later)
+    found = store.find_session("a" * 64, now=T0)
+    assert found is not None and found.info.id == info.id and found.info.role is Role.ADMIN
+    assert store.find_session("a" * 64, now=later) is None  # expired
+    assert store.find_session("c" * 64, now=T0) is None
+    assert store.delete_session("a" * 64) is True
+    assert store.find_session("a" * 64, now=T0) is None
+    assert store.delete_session("a" * 64) is False
+    store.revoke_api_key(info.id, now=T0)
+    revoked = store.find_session("b" * 64, now=T0)
+    assert revoked is not None and revoked.info.revoked_at == T0  # the caller refuses it
+    assert store.prune_sessions(now=T0) == 0
+    assert store.prune_sessions(now=later) == 1
+    assert store.find_session("b" * 64, now=T0) is None

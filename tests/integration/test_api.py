@@ -264,6 +264,36 @@ async def test_a_browser_session_cookie_authenticates(api: Harness) -> None:
     assert (await api.client.get("/api/whoami")).status_code == 401
 
 
+async def test_the_session_cookie_is_not_the_key_and_signing_out_ends_it_everywhere(
+    api: Harness,
+) -> None:
+    await api.client.post("/api/session", json={"key": api.admin_key})
+    token = api.client.cookies.get("skiplock_session")
+    assert token and api.admin_key not in token and token not in api.admin_key
+    stolen = {"Cookie": f"skiplock_session={token}"}
+    api.client.cookies.clear()
+    assert (await api.client.get("/api/whoami", headers=stolen)).status_code == 200
+    out = await api.client.delete("/api/session", headers=stolen)
+    assert out.status_code == 204
+    # A copy of the cookie kept by someone else no longer works after sign-out.
+    replay = await api.client.get("/api/whoami", headers=stolen)
+    assert replay.status_code == 401
+    assert replay.json()["message"] == "the session has ended; sign in again"
+    forged = {"Cookie": f"skiplock_session={api.admin_key}"}  # an old-style cookie
+    assert (await api.client.get("/api/whoami", headers=forged)).status_code == 401
+
+
+async def test_revoking_a_key_ends_its_sessions(api: Harness) -> None:
+    created = await api.client.post(
+        "/api/keys", json={"role": "admin", "name": "browser"}, headers=api.admin
+    )
+    await api.client.post("/api/session", json={"key": created.json()["key"]})
+    assert (await api.client.get("/api/whoami")).status_code == 200
+    await api.client.delete(f"/api/keys/{created.json()['id']}", headers=api.admin)
+    assert (await api.client.get("/api/whoami")).status_code == 401
+    api.client.cookies.clear()
+
+
 async def test_health_readiness_and_metrics(api: Harness) -> None:
     assert (await api.client.get("/api/health")).json() == {"status": "ok"}
     ready = await api.client.get("/api/ready")

@@ -205,6 +205,19 @@ task_counts = Table(
     mysql_engine="InnoDB",
 )
 
+# Dashboard sign-ins: the browser holds a random token, the table its SHA-256 digest and
+# the key it was opened with. Signing out deletes the row on every instance at once.
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("key_id", BigInteger, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Index("ix_sessions_expires", "expires_at"),
+    mysql_engine="InnoDB",
+)
+
 DEFAULT_TENANT = "default"
 
 
@@ -254,9 +267,14 @@ def _v3_task_counts(conn: Connection) -> None:
     counts.rebuild(conn)
 
 
+def _v4_sessions(conn: Connection) -> None:
+    sessions.create(conn, checkfirst=True)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", _v1_initial),
     Migration(2, "analytics indexes", _v2_analytics_indexes),
     Migration(3, "active task counts", _v3_task_counts),
+    Migration(4, "dashboard sessions", _v4_sessions),
 )
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import IntegrityError
 
 from engine.adapters.sql.base import SqlBase
-from engine.adapters.sql.schema import api_keys, tenants
+from engine.adapters.sql.schema import api_keys, sessions, tenants
 from engine.domain.errors import Conflict, NotFound
 from engine.domain.models import ApiKeyInfo, RateLimit, Role, Tenant, TenantState
 from engine.ports import StoredKey
@@ -148,18 +148,56 @@ class TenantOps(SqlBase):
 
         return self.tx(work)
 
+    def _stored_key(self, conn: Connection, row: Row[Any]) -> StoredKey:
+        return StoredKey(
+            info=self._key_info(conn, row),
+            tenant_id=None if row.tenant_id is None else int(row.tenant_id),
+            secret_hash=str(row.secret_hash),
+        )
+
     def find_api_key(self, prefix: str) -> StoredKey | None:
         def work(conn: Connection) -> StoredKey | None:
             row = conn.execute(select(api_keys).where(api_keys.c.prefix == prefix)).first()
-            if row is None:
-                return None
-            return StoredKey(
-                info=self._key_info(conn, row),
-                tenant_id=None if row.tenant_id is None else int(row.tenant_id),
-                secret_hash=str(row.secret_hash),
-            )
+            return None if row is None else self._stored_key(conn, row)
 
         return self.tx(work, write=False)
+
+    # --- dashboard sessions -------------------------------------------------------------
+    def create_session(
+        self, *, token_hash: str, key_id: int, now: datetime, expires_at: datetime
+    ) -> None:
+        def work(conn: Connection) -> None:
+            conn.execute(
+                insert(sessions).values(
+                    token_hash=token_hash, key_id=key_id, created_at=now, expires_at=expires_at
+                )
+            )
+
+        self.tx(work)
+
+    def find_session(self, token_hash: str, *, now: datetime) -> StoredKey | None:
+        def work(conn: Connection) -> StoredKey | None:
+            row = conn.execute(
+                select(api_keys)
+                .select_from(sessions.join(api_keys, api_keys.c.id == sessions.c.key_id))
+                .where(sessions.c.token_hash == token_hash, sessions.c.expires_at > now)
+            ).first()
+            return None if row is None else self._stored_key(conn, row)
+
+        return self.tx(work, write=False)
+
+    def delete_session(self, token_hash: str) -> bool:
+        def work(conn: Connection) -> bool:
+            gone = conn.execute(delete(sessions).where(sessions.c.token_hash == token_hash))
+            return bool(gone.rowcount)
+
+        return self.tx(work)
+
+    def prune_sessions(self, *, now: datetime) -> int:
+        def work(conn: Connection) -> int:
+            return int(conn.execute(delete(sessions).where(sessions.c.expires_at <= now)).rowcount)
+
+        return self.tx(work)
 
     def list_api_keys(self, *, tenant_id: int | None = None) -> list[ApiKeyInfo]:
         def work(conn: Connection) -> list[ApiKeyInfo]:
