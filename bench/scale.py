@@ -10,13 +10,28 @@ random tenant; after each claim the claimed rows are put back exactly as they we
 (outside the timed part), so every claim sees the same table. Last, with 10^6 queued rows
 plus ``--finished`` terminal rows (succeeded and dead, with attempt rows for the dead ones,
 spread over the last 2 h), it times the analytics queries: analytics_summary, throughput,
-breakdown (by type and by tenant) and queue_stats, for the last hour."""
+breakdown (by type and by tenant) and queue_stats, for the last hour (``--skip-analytics``
+leaves that part out).
+
+By default everything runs on the shared MariaDB (``BENCH_MYSQL_*``). With
+``--private-mariadb`` the run starts a throwaway mariadbd of its own
+(``tests.services.PrivateMariaDB``, ``--buffer-pool`` as its
+``innodb_buffer_pool_size``), points every connection at it and kills and deletes it at
+the end, on an error and on Ctrl-C too. Such a run also warms the buffer pool before the
+timing (``--warm-up table``, the default there): one full scan of every index of
+``tasks``, the clustered one included, in every timed database, so a pool that can hold
+the table holds it, as a server that has been serving the queue for a while would. The
+JSON result records the server, its buffer pool size and the pool's state after the
+warm-up."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import random
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -265,6 +280,8 @@ class Timer:
             "claim_ms": _dist(self.claim_ms),
             "claimed_rows_mean": sum(self.claimed_rows) / len(self.claimed_rows),
             "disk_reads_per_claim": sum(self.disk_reads) / len(self.disk_reads),
+            "disk_reads_max": max(self.disk_reads),
+            "claims_without_disk_reads": sum(1 for r in self.disk_reads if r == 0),
             **({"exists_probe_ms": _dist(self.exists_ms)} if self.exists_ms else {}),
             "explain": explain_claim(self.database, self.tenants[0]),
         }
@@ -338,6 +355,126 @@ def time_analytics(database: str, tenants: list[int], *, repeats: int) -> dict[s
     return out
 
 
+def server_settings() -> dict[str, Any]:
+    """What the reader needs to know about the server the run used."""
+    conn = common.mysql_connect()
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT VERSION(), @@innodb_buffer_pool_size, @@innodb_flush_log_at_trx_commit, "
+            "@@innodb_change_buffering"
+        )
+        row = cur.fetchone()
+    conn.close()
+    assert row is not None
+    return {
+        "host": common.MYSQL_HOST,
+        "port": common.MYSQL_PORT,
+        "version": row[0],
+        "innodb_buffer_pool_size": int(row[1]),
+        "innodb_buffer_pool_mib": int(row[1]) // (1024 * 1024),
+        "innodb_flush_log_at_trx_commit": int(row[2]),
+        "innodb_change_buffering": row[3],
+    }
+
+
+@contextlib.contextmanager
+def mariadb_server(args: argparse.Namespace, console: Console) -> Iterator[dict[str, Any]]:
+    """The server the run uses: the shared one, or (``--private-mariadb``) a throwaway
+    mariadbd that every ``common.mysql_connect`` / ``common.database_url`` points at while
+    the context is open. The private one is killed (its data is thrown away, so there is
+    nothing to flush) and its temp dir deleted however the run ends."""
+    if not args.private_mariadb:
+        yield {"server": "shared", **server_settings()}
+        return
+    from tests.services import PrivateMariaDB
+
+    db = PrivateMariaDB(buffer_pool_size=args.buffer_pool)
+    saved = (common.MYSQL_PORT, common.MYSQL_USER, os.environ.get("BENCH_MYSQL_PASSWORD"))
+
+    def restore() -> None:
+        common.MYSQL_PORT, common.MYSQL_USER, password = saved
+        if password is not None:
+            os.environ["BENCH_MYSQL_PASSWORD"] = password
+
+    with common.Stack() as stack:
+        stack.callback(db.cleanup)  # runs last: removes the temp dir
+        stack.callback(db.stop, kill=True)
+        stack.callback(restore)
+        console.log(f"starting a private mariadbd (buffer pool {args.buffer_pool}) in {db.root}")
+        db.start()
+        common.MYSQL_PORT, common.MYSQL_USER = db.port, "root"
+        os.environ.pop("BENCH_MYSQL_PASSWORD", None)
+        info = {"server": "private", "requested_buffer_pool": args.buffer_pool}
+        yield info | server_settings()
+
+
+def pool_status() -> dict[str, int]:
+    """The buffer pool's page counts (16 KiB pages) and its disk-read counter."""
+    conn = common.mysql_connect()
+    with conn.cursor() as cur:
+        cur.execute("SHOW GLOBAL STATUS LIKE 'Innodb_buffer_pool_%'")
+        status = {str(k): v for k, v in cur.fetchall()}
+    conn.close()
+    keys = ("pages_total", "pages_data", "pages_free", "pages_dirty", "reads")
+    return {
+        k: int(status[f"Innodb_buffer_pool_{k}"])
+        for k in keys
+        if f"Innodb_buffer_pool_{k}" in status
+    }
+
+
+def table_mib(database: str) -> float:
+    """Approximate size of ``tasks`` (data + indexes, from the InnoDB statistics)."""
+    conn = common.mysql_connect(database)
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT data_length + index_length FROM information_schema.TABLES "
+            "WHERE table_schema = %s AND table_name = 'tasks'",
+            (database,),
+        )
+        row = cur.fetchone()
+    conn.close()
+    return round(int(row[0]) / 1024 / 1024, 1) if row else 0.0
+
+
+@contextlib.contextmanager
+def old_blocks_time(value: int | None) -> Iterator[int]:
+    """Set ``innodb_old_blocks_time`` (global) while the context is open (None: leave it)."""
+    conn = common.mysql_connect(autocommit=True)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT @@innodb_old_blocks_time")
+            row = cur.fetchone()
+            before = int(row[0]) if row else 0
+            if value is not None:
+                cur.execute(f"SET GLOBAL innodb_old_blocks_time = {int(value)}")
+        yield before
+    finally:
+        if value is not None:
+            with conn.cursor() as cur:
+                cur.execute(f"SET GLOBAL innodb_old_blocks_time = {before}")
+        conn.close()
+
+
+def warm_table(database: str) -> dict[str, Any]:
+    """Read every page of ``tasks`` once: a full scan of each of its indexes
+    (``COUNT(*) FORCE INDEX``, the clustered PRIMARY included)."""
+    conn = common.mysql_connect(database, autocommit=True)
+    t0 = time.perf_counter()
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT DISTINCT index_name FROM information_schema.STATISTICS "
+            "WHERE table_schema = %s AND table_name = 'tasks'",
+            (database,),
+        )
+        indexes = sorted(str(r[0]) for r in cur.fetchall())
+        for index in indexes:
+            cur.execute(f"SELECT COUNT(*) FROM tasks FORCE INDEX (`{index}`)")
+            cur.fetchall()
+    conn.close()
+    return {"indexes": indexes, "seconds": round(time.perf_counter() - t0, 1)}
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--small", type=int, default=1000, help="queued rows, small case")
     parser.add_argument(
@@ -361,6 +498,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="also time the pre-fix EXISTS ready-tenant probe every N rounds (0: never)",
     )
     parser.add_argument("--quiet-wait", type=float, default=20.0, help="idle wait before timing")
+    parser.add_argument(
+        "--skip-analytics",
+        action="store_true",
+        help="time the claim and ready_tenants only: no finished rows, no analytics timings",
+    )
+    parser.add_argument(
+        "--private-mariadb",
+        action="store_true",
+        help="run on a throwaway mariadbd of its own (tests.services.PrivateMariaDB) instead "
+        "of the shared server; it is killed and deleted at the end",
+    )
+    parser.add_argument(
+        "--buffer-pool",
+        default="1G",
+        metavar="SIZE",
+        help="innodb_buffer_pool_size of the --private-mariadb server (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--warm-up",
+        choices=("none", "table"),
+        default=None,
+        help="before the timing, 'table' reads every index of tasks once in every timed "
+        "database (default: table with --private-mariadb, none on the shared server)",
+    )
 
 
 def main(args: argparse.Namespace) -> dict[str, Any]:
@@ -373,10 +534,40 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     )
     iterations = min(args.iterations, 60) if args.quick else args.iterations
     tenant_counts = [int(x) for x in args.tenants.split(",")]
+    warm_up = args.warm_up or ("table" if args.private_mariadb else "none")
+    with mariadb_server(args, console) as server:
+        console.log(
+            f"server: {server['server']} MariaDB {server['version']} on port {server['port']}, "
+            f"buffer pool {server['innodb_buffer_pool_mib']} MiB"
+        )
+        return run(
+            args,
+            console,
+            server=server,
+            large=large,
+            finished=finished,
+            iterations=iterations,
+            tenant_counts=tenant_counts,
+            warm_up=warm_up,
+        )
+
+
+def run(
+    args: argparse.Namespace,
+    console: Console,
+    *,
+    server: dict[str, Any],
+    large: int,
+    finished: int,
+    iterations: int,
+    tenant_counts: list[int],
+    warm_up: str,
+) -> dict[str, Any]:
     configs = [(t, rows) for t in tenant_counts for rows in (args.small, large)]
     results: list[dict[str, Any]] = []
     analytics: dict[str, Any] = {}
     loads: list[dict[str, Any]] = []
+    warm: dict[str, Any] = {"mode": warm_up}
     with common.Stack() as stack, common.progress() as progress:
         dbs: dict[tuple[int, int], tuple[str, list[int]]] = {}
         for i, (n_tenants, rows) in enumerate(configs):
@@ -394,6 +585,22 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
             console.log(f"loaded {rows:,} queued rows for {n_tenants} tenants at {rate:,.0f}/s")
             analyze(database)
             dbs[(n_tenants, rows)] = (database, tenants)
+        sizes = {f"{t} tenants, {r} rows": table_mib(db) for (t, r), (db, _) in dbs.items()}
+        warm["tasks_mib"] = sizes
+        warm["pool_before"] = pool_status()
+        if warm_up == "table":
+            # InnoDB's LRU keeps pages a scan touches in its "old" 3/8 unless they are
+            # used again innodb_old_blocks_time ms later (scan resistance), so a scan alone
+            # would warm at most 3/8 of the pool. On our own server the warm-up sets it to
+            # 0 (every re-read page is made young, as pages a busy queue keeps using are)
+            # and puts it back before the timing; the shared server is left alone.
+            with old_blocks_time(0 if server["server"] == "private" else None) as before:
+                warm["scans"] = {
+                    f"{t} tenants, {r} rows": warm_table(db) for (t, r), (db, _) in dbs.items()
+                }
+            warm["innodb_old_blocks_time"] = {"during": 0, "before_and_after": before}
+            console.log(f"warm-up: read every index of tasks once; sizes in MiB: {sizes}")
+        warm["pool_after"] = pool_status()
         cpu = common.wait_quiet(max_s=args.quiet_wait) if args.quiet_wait else None
         load_before = multitenant.load()
         timers = [Timer(db, ten, seed=i) for i, (db, ten) in enumerate(dbs.values())]
@@ -424,57 +631,92 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
                 f"ready_tenants p50 {res['ready_tenants_ms']['p50']:.2f} ms "
                 f"p95 {res['ready_tenants_ms']['p95']:.2f} ms"
             )
-        # Analytics (and the claim once more) at the largest size, with terminal rows.
-        n_tenants = tenant_counts[-1]
-        database, tenants = dbs[(n_tenants, large)]
-        rate = load_finished(database, tenants, finished, seed=99, progress=progress)
-        loads.append({"tenants": n_tenants, "finished_rows": finished, "rows_per_s": rate})
-        analyze(database)
-        if args.quiet_wait:
-            common.wait_quiet(max_s=args.quiet_wait)
-        analytics = {
-            "queued_rows": large,
-            "finished_rows": finished,
-            "tenants": n_tenants,
-            "load": multitenant.load(),
-            "calls": time_analytics(database, tenants, repeats=args.repeats),
-        }
-        for name, d in analytics["calls"].items():
-            console.log(f"{name}: p50 {d['p50']:.0f} ms, max {d['max']:.0f} ms")
-        small_db, small_tenants = dbs[(n_tenants, args.small)]
-        timers = [Timer(small_db, small_tenants, seed=7), Timer(database, tenants, seed=8)]
-        try:
-            again = time_interleaved(
-                timers, iterations=iterations, progress=progress, label="timing with finished rows"
+        warm["pool_after_timing"] = pool_status()
+        if not args.skip_analytics:
+            analytics = analytics_part(
+                args,
+                console,
+                progress,
+                dbs,
+                results,
+                loads,
+                n_tenants=tenant_counts[-1],
+                large=large,
+                finished=finished,
+                iterations=iterations,
             )
-        finally:
-            for t in timers:
-                t.close()
-        res = again[1] | {
-            "tenants": n_tenants,
-            "queued_rows": large,
-            "finished_rows": finished,
-            "load": multitenant.load(),
-            "small_same_round": again[0],
+        ratios = ratios_of(results, args.small, large)
+        print_summary(console, results, ratios, analytics)
+        data = {
+            "small": args.small,
+            "large": large,
+            "iterations": iterations,
+            "target_ratio": TARGET_RATIO,
+            "server": server,
+            "warm_up": warm,
+            "analytics_skipped": args.skip_analytics,
+            "results": results,
+            "ratios": ratios,
+            "analytics": analytics,
+            "bulk_load": loads,
         }
-        results.append(res)
-    ratios = ratios_of(results, args.small, large)
-    print_summary(console, results, ratios, analytics)
-    data = {
-        "small": args.small,
-        "large": large,
-        "iterations": iterations,
-        "target_ratio": TARGET_RATIO,
-        "results": results,
-        "ratios": ratios,
-        "analytics": analytics,
-        "bulk_load": loads,
-    }
-    # A quick (smoke) run never replaces the full results the docs quote.
-    path = common.write_result("scale-quick" if args.quick else "scale", data)
-    image = plot(results, analytics, quick=args.quick)
+        # Written while the server is up, so the machine facts describe the server used.
+        # A quick (smoke) run never replaces the full results the docs quote, nor does a
+        # private-server run replace the shared server's scale-latest.json.
+        name = "scale-private" if args.private_mariadb else "scale"
+        path = common.write_result(f"{name}-quick" if args.quick else name, data)
+    image = plot(results, analytics, quick=args.quick, private=args.private_mariadb)
     console.print(f"results: {path}\nplot: {image}")
     return data
+
+
+def analytics_part(
+    args: argparse.Namespace,
+    console: Console,
+    progress: Any,
+    dbs: dict[tuple[int, int], tuple[str, list[int]]],
+    results: list[dict[str, Any]],
+    loads: list[dict[str, Any]],
+    *,
+    n_tenants: int,
+    large: int,
+    finished: int,
+    iterations: int,
+) -> dict[str, Any]:
+    """Analytics (and the claim once more) at the largest size, with terminal rows."""
+    database, tenants = dbs[(n_tenants, large)]
+    rate = load_finished(database, tenants, finished, seed=99, progress=progress)
+    loads.append({"tenants": n_tenants, "finished_rows": finished, "rows_per_s": rate})
+    analyze(database)
+    if args.quiet_wait:
+        common.wait_quiet(max_s=args.quiet_wait)
+    analytics: dict[str, Any] = {
+        "queued_rows": large,
+        "finished_rows": finished,
+        "tenants": n_tenants,
+        "load": multitenant.load(),
+        "calls": time_analytics(database, tenants, repeats=args.repeats),
+    }
+    for name, d in analytics["calls"].items():
+        console.log(f"{name}: p50 {d['p50']:.0f} ms, max {d['max']:.0f} ms")
+    small_db, small_tenants = dbs[(n_tenants, args.small)]
+    timers = [Timer(small_db, small_tenants, seed=7), Timer(database, tenants, seed=8)]
+    try:
+        again = time_interleaved(
+            timers, iterations=iterations, progress=progress, label="timing with finished rows"
+        )
+    finally:
+        for t in timers:
+            t.close()
+    res = again[1] | {
+        "tenants": n_tenants,
+        "queued_rows": large,
+        "finished_rows": finished,
+        "load": multitenant.load(),
+        "small_same_round": again[0],
+    }
+    results.append(res)
+    return analytics
 
 
 def ratios_of(results: list[dict[str, Any]], small: int, large: int) -> list[dict[str, Any]]:
@@ -569,7 +811,11 @@ def print_summary(
         console.print(t3)
 
 
-def plot(results: list[dict[str, Any]], analytics: dict[str, Any], *, quick: bool) -> Any:
+def plot(
+    results: list[dict[str, Any]], analytics: dict[str, Any], *, quick: bool, private: bool
+) -> Any:
+    """docs/images/bench-scale.png for a full shared-server run with analytics; a quick,
+    private-server or --skip-analytics run writes its figure under bench/results/."""
     import matplotlib as mpl
 
     mpl.use("Agg")
@@ -607,4 +853,11 @@ def plot(results: list[dict[str, Any]], analytics: dict[str, Any], *, quick: boo
             f"Analytics at {analytics['queued_rows']:,} queued + "
             f"{analytics['finished_rows']:,} finished rows"
         )
-    return multitenant.save_figure(fig, "scale", quick=quick)
+    if quick or (analytics and not private):
+        return multitenant.save_figure(fig, "scale", quick=quick)
+    common.RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    path = common.RESULTS_DIR / f"bench-scale{'-private' if private else ''}-claims.png"
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -82,11 +82,17 @@ def redis_reachable(url: str) -> bool:
 
 @dataclass
 class PrivateMariaDB:
-    """A mariadbd of our own in a temp dir: tests may stop and restart it."""
+    """A mariadbd of our own in a temp dir: tests may stop and restart it.
+
+    ``buffer_pool_size`` goes to ``--innodb-buffer-pool-size`` (a mariadbd size such as
+    ``128M`` or ``1G``), ``flush_log_at_trx_commit`` to
+    ``--innodb-flush-log-at-trx-commit``."""
 
     port: int = field(default_factory=spare_port)
     root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="skiplock-mariadb-")))
     proc: subprocess.Popen[bytes] | None = None
+    buffer_pool_size: str = "128M"
+    flush_log_at_trx_commit: int = 2
 
     @property
     def url(self) -> str:
@@ -130,8 +136,8 @@ class PrivateMariaDB:
                 f"--pid-file={self.root / 'mysqld.pid'}",
                 "--user=root",
                 "--skip-log-bin",
-                "--innodb-buffer-pool-size=128M",
-                "--innodb-flush-log-at-trx-commit=2",
+                f"--innodb-buffer-pool-size={self.buffer_pool_size}",
+                f"--innodb-flush-log-at-trx-commit={self.flush_log_at_trx_commit}",
                 "--max-connections=500",
             ],
             stdout=subprocess.DEVNULL,
