@@ -64,17 +64,35 @@ def create_tenants(database: str, count: int) -> list[int]:
 
 
 def load_queued(
-    database: str, tenants: list[int], count: int, *, seed: int, progress: Any, label: str
+    database: str,
+    tenants: list[int],
+    count: int,
+    *,
+    seed: int,
+    progress: Any,
+    label: str,
+    hot: bool = False,
 ) -> float:
-    """Insert ``count`` queued rows, round-robin over ``tenants``; returns rows/s."""
+    """Insert ``count`` queued rows, round-robin over ``tenants``; returns rows/s. With
+    ``hot``, all ``count`` go to ``tenants[0]`` and every other tenant gets one more row
+    (one tenant holds the backlog, the rest have a task each)."""
     rng = random.Random(seed)
     now = datetime.now(UTC).replace(tzinfo=None)
     conn = common.mysql_connect(database)
-    bar = progress.add_task(label, total=count)
     t0 = time.perf_counter()
     chunk = 5000
     done = 0
     offset = rng.randrange(len(tenants))
+    backlog = count
+
+    def owner(j: int) -> int:
+        if not hot:
+            return tenants[(offset + j) % len(tenants)]
+        return tenants[0] if j < backlog else tenants[1 + j - backlog]
+
+    if hot:
+        count += len(tenants) - 1
+    bar = progress.add_task(label, total=count)
     with conn.cursor() as cur:
         while done < count:
             n = min(chunk, count - done)
@@ -83,7 +101,7 @@ def load_queued(
                 created = now - timedelta(seconds=rng.uniform(0, 86_400))
                 rows.append(
                     (
-                        tenants[(offset + done + i) % len(tenants)],
+                        owner(done + i),
                         TYPES[(done + i) % len(TYPES)],
                         "queued",
                         rng.choice((0, 0, 0, 5)),
@@ -202,9 +220,12 @@ class Timer:
     """Times ``store.ready_tenants()`` and ``store.claim({tenant: 10})`` on one database;
     each claim's rows are put back as they were, outside the timed part."""
 
-    def __init__(self, database: str, tenants: list[int], *, seed: int) -> None:
+    def __init__(
+        self, database: str, tenants: list[int], *, seed: int, hot: int | None = None
+    ) -> None:
         from engine.adapters.sql import create_store
 
+        self.hot = hot  # claim this tenant every time, instead of a random one
         self.database = database
         self.tenants = tenants
         self.store = create_store(common.database_url(database))
@@ -250,7 +271,7 @@ class Timer:
         found = self.store.ready_tenants()
         self.ready_ms.append((time.perf_counter() - t0) * 1000)
         self.ready_found.append(len(found))
-        tenant = self.rng.choice(self.tenants)
+        tenant = self.hot if self.hot is not None else self.rng.choice(self.tenants)
         now = datetime.now(UTC)
         reads = self._pool_reads()
         t0 = time.perf_counter()
@@ -318,10 +339,18 @@ def _dist(values: list[float]) -> dict[str, float]:
     }
 
 
-def time_analytics(database: str, tenants: list[int], *, repeats: int) -> dict[str, Any]:
+def time_analytics(
+    database: str, tenants: list[int], *, repeats: int
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The analytics calls' timings, and the recount that first makes the maintained
+    active counts match the bulk-loaded rows (the loader writes ``tasks`` directly, and
+    the claim timer's put-backs move rows without counting)."""
     from engine.adapters.sql import create_store
 
     store = create_store(common.database_url(database), timeout_s=120)
+    t0 = time.perf_counter()
+    active = store.recount()
+    recount = {"ms": (time.perf_counter() - t0) * 1000, "active_tasks": active}
     now = datetime.now(UTC)
     since = now - timedelta(hours=1)
     calls = {
@@ -350,9 +379,12 @@ def time_analytics(database: str, tenants: list[int], *, repeats: int) -> dict[s
                 call()
                 ms.append((time.perf_counter() - t0) * 1000)
             out[name] = _dist(ms)
+        depth = sum(sum(d.counts.values()) for d in store.queue_stats(now=now))
+        if depth != active:
+            raise RuntimeError(f"queue_stats counts {depth} active tasks, the rows {active}")
     finally:
         store.close()
-    return out
+    return out, recount
 
 
 def server_settings() -> dict[str, Any]:
@@ -499,6 +531,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--quiet-wait", type=float, default=20.0, help="idle wait before timing")
     parser.add_argument(
+        "--layout",
+        choices=("even", "hot"),
+        default="even",
+        help="even: queued rows round-robin over the tenants; hot: one tenant holds them "
+        "all, every other tenant has one, and every timed claim is the hot tenant's",
+    )
+    parser.add_argument(
         "--skip-analytics",
         action="store_true",
         help="time the claim and ready_tenants only: no finished rows, no analytics timings",
@@ -580,6 +619,7 @@ def run(
                 seed=i,
                 progress=progress,
                 label=f"loading {rows:,} queued rows, {n_tenants} tenants",
+                hot=args.layout == "hot",
             )
             loads.append({"tenants": n_tenants, "rows": rows, "rows_per_s": rate})
             console.log(f"loaded {rows:,} queued rows for {n_tenants} tenants at {rate:,.0f}/s")
@@ -603,7 +643,10 @@ def run(
         warm["pool_after"] = pool_status()
         cpu = common.wait_quiet(max_s=args.quiet_wait) if args.quiet_wait else None
         load_before = multitenant.load()
-        timers = [Timer(db, ten, seed=i) for i, (db, ten) in enumerate(dbs.values())]
+        timers = [
+            Timer(db, ten, seed=i, hot=ten[0] if args.layout == "hot" else None)
+            for i, (db, ten) in enumerate(dbs.values())
+        ]
         try:
             timed = time_interleaved(
                 timers,
@@ -655,6 +698,7 @@ def run(
             "server": server,
             "warm_up": warm,
             "analytics_skipped": args.skip_analytics,
+            "layout": args.layout,
             "results": results,
             "ratios": ratios,
             "analytics": analytics,
@@ -664,8 +708,11 @@ def run(
         # A quick (smoke) run never replaces the full results the docs quote, nor does a
         # private-server run replace the shared server's scale-latest.json.
         name = "scale-private" if args.private_mariadb else "scale"
+        name += "-hot" if args.layout == "hot" else ""
         path = common.write_result(f"{name}-quick" if args.quick else name, data)
-    image = plot(results, analytics, quick=args.quick, private=args.private_mariadb)
+    image = plot(
+        results, analytics, quick=args.quick, private=args.private_mariadb or args.layout == "hot"
+    )
     console.print(f"results: {path}\nplot: {image}")
     return data
 
@@ -690,17 +737,24 @@ def analytics_part(
     analyze(database)
     if args.quiet_wait:
         common.wait_quiet(max_s=args.quiet_wait)
+    calls, recount = time_analytics(database, tenants, repeats=args.repeats)
     analytics: dict[str, Any] = {
         "queued_rows": large,
         "finished_rows": finished,
         "tenants": n_tenants,
         "load": multitenant.load(),
-        "calls": time_analytics(database, tenants, repeats=args.repeats),
+        "recount": recount,
+        "calls": calls,
     }
+    console.log(f"recount of {recount['active_tasks']:,} active tasks: {recount['ms']:.0f} ms")
     for name, d in analytics["calls"].items():
         console.log(f"{name}: p50 {d['p50']:.0f} ms, max {d['max']:.0f} ms")
     small_db, small_tenants = dbs[(n_tenants, args.small)]
-    timers = [Timer(small_db, small_tenants, seed=7), Timer(database, tenants, seed=8)]
+    hot = args.layout == "hot"
+    timers = [
+        Timer(small_db, small_tenants, seed=7, hot=small_tenants[0] if hot else None),
+        Timer(database, tenants, seed=8, hot=tenants[0] if hot else None),
+    ]
     try:
         again = time_interleaved(
             timers, iterations=iterations, progress=progress, label="timing with finished rows"
