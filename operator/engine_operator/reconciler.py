@@ -26,7 +26,7 @@ from engine_operator.scaling import (
     record_scale,
 )
 from engine_operator.spec import DEFAULT_POLLING_INTERVAL_S, EngineRef, TaskQueueSpec, parse_spec
-from engine_operator.status import build_status_patch
+from engine_operator.status import build_status_patch, history_from_status
 from engine_operator.tenants import (
     EngineTenant,
     QueueStats,
@@ -54,8 +54,9 @@ def default_engine_factory(ref: EngineRef, admin_key: str) -> EngineClient:
 
 @dataclass
 class QueueRuntime:
-    """In-memory state of one TaskQueue between passes (the HPA keeps the same in memory:
-    an operator restart forgets the stabilisation history)."""
+    """State of one TaskQueue between passes. The scaling memory is also written to
+    ``status.scalingHistory`` and read back on the first pass, so a restarted operator
+    keeps honouring the stabilisation windows (the HPA forgets them)."""
 
     memory: ScalerMemory = field(default_factory=ScalerMemory)
     engine: EngineClient | None = None
@@ -114,7 +115,9 @@ class Reconciler:
         now = self._clock()
         label = f"{namespace}/{name}"
         if not runtime.seeded:
-            runtime.memory = ScalerMemory(last_active_at=_parse_time(status.get("lastActiveTime")))
+            runtime.memory = history_from_status(
+                status, last_active_at=_parse_time(status.get("lastActiveTime"))
+            )
             runtime.last_scale_at = _parse_time_dt(status.get("lastScaleTime"))
             runtime.seeded = True
         try:
@@ -175,6 +178,7 @@ class Reconciler:
             tenants=statuses,
             last_active_at=None if last_active is None else _from_ts(last_active),
             last_scale_at=runtime.last_scale_at,
+            history=runtime.memory if decision is not None else None,
         )
         return PassResult(
             parsed.polling_interval_s, None if decision is None else decision.desired, current
@@ -324,6 +328,7 @@ class Reconciler:
         tenants: Mapping[str, TenantStatus] | None = None,
         last_active_at: datetime.datetime | None = None,
         last_scale_at: datetime.datetime | None = None,
+        history: ScalerMemory | None = None,
     ) -> None:
         fresh = build_conditions(observed, generation=generation, now=now)
         conditions = merge_conditions(status.get("conditions") or [], fresh)
@@ -338,6 +343,7 @@ class Reconciler:
             conditions=conditions,
             last_active_at=last_active_at,
             last_scale_at=last_scale_at,
+            history=history,
         )
         try:
             await self._kube.patch_taskqueue_status(namespace, name, patch)

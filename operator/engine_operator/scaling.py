@@ -209,6 +209,23 @@ def decide(
     return Decision(desired, recommendation, active, limit, False, True, message, memory)
 
 
+def essential(memory: ScalerMemory) -> ScalerMemory:
+    """The part of the history that can still change a decision, to keep across operator
+    restarts. A stabilisation window always ends at the newest recommendation, so it is a
+    suffix of them: a recommendation with a later one at least as high never decides a
+    window's maximum, nor one with a later one at least as low its minimum. Dropping the
+    ones that are both changes no decision, and leaves a short list."""
+    recs = memory.recommendations
+    keep: list[Sample] = []
+    high = low = None  # the highest and lowest value after the sample being looked at
+    for sample in reversed(recs):
+        if high is None or low is None or sample.value > high or sample.value < low:
+            keep.append(sample)
+        high = sample.value if high is None else max(high, sample.value)
+        low = sample.value if low is None else min(low, sample.value)
+    return replace(memory, recommendations=tuple(reversed(keep)))
+
+
 def record_scale(
     memory: ScalerMemory, *, at: float, from_replicas: int, to_replicas: int
 ) -> ScalerMemory:

@@ -8,7 +8,7 @@ from typing import Any
 
 from engine_operator.conditions import rfc3339
 from engine_operator.ownership import Ownership
-from engine_operator.scaling import Decision
+from engine_operator.scaling import Decision, Sample, ScalerMemory, essential
 from engine_operator.tenants import QueueStats, TenantStatus
 
 
@@ -24,6 +24,7 @@ def build_status_patch(
     conditions: list[dict[str, Any]],
     last_active_at: datetime.datetime | None,
     last_scale_at: datetime.datetime | None,
+    history: ScalerMemory | None = None,
 ) -> dict[str, Any]:
     """Fields we could not observe this pass are left as they were (absent from the
     patch); tenants no longer listed are removed (null in a merge patch)."""
@@ -44,9 +45,41 @@ def build_status_patch(
         patch["lastActiveTime"] = rfc3339(last_active_at)
     if last_scale_at is not None:
         patch["lastScaleTime"] = rfc3339(last_scale_at)
+    if history is not None:
+        patch["scalingHistory"] = history_to_status(history)
     gone = [n for n in previous.get("tenants") or {} if n not in tenants]
     tenant_patch: dict[str, Any] = dict.fromkeys(gone)
     tenant_patch.update({n: s.to_json() for n, s in tenants.items()})
     if tenant_patch:
         patch["tenants"] = tenant_patch
     return patch
+
+
+def history_to_status(memory: ScalerMemory) -> dict[str, Any]:
+    """The recommendations and scale events a restarted operator needs to keep honouring
+    the stabilisation windows and step limits (the HPA forgets them on restart)."""
+    kept = essential(memory)
+    return {
+        "recommendations": [{"at": s.at, "replicas": s.value} for s in kept.recommendations],
+        "scaleEvents": [{"at": s.at, "change": s.value} for s in kept.scale_events],
+    }
+
+
+def history_from_status(status: Mapping[str, Any], *, last_active_at: float | None) -> ScalerMemory:
+    """The memory a previous operator left in ``status``; malformed entries are skipped."""
+    saved = status.get("scalingHistory") or {}
+
+    def samples(key: str, field: str) -> tuple[Sample, ...]:
+        out = []
+        for item in saved.get(key) or []:
+            try:
+                out.append(Sample(float(item["at"]), int(item[field])))
+            except (KeyError, TypeError, ValueError):
+                continue
+        return tuple(sorted(out))
+
+    return ScalerMemory(
+        recommendations=samples("recommendations", "replicas"),
+        scale_events=samples("scaleEvents", "change"),
+        last_active_at=last_active_at,
+    )

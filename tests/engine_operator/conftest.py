@@ -238,18 +238,23 @@ def taskqueue(
 
 
 @pytest.fixture
-async def run_operator(k8s: Emulator) -> AsyncIterator[Callable[..., Awaitable[None]]]:
+async def run_operator(
+    k8s: Emulator,
+) -> AsyncIterator[Callable[..., Awaitable[Callable[[], Awaitable[None]]]]]:
     """run_operator(peering=None) starts kopf with the real handlers, logged in to the
-    emulator: standalone, or as a peer of the named KopfPeering.
+    emulator: standalone, or as a peer of the named KopfPeering. It returns a coroutine
+    function that stops that operator (as a restart would); all are stopped at the end.
 
     kopf runs in its own thread and event loop, as kopf's embedding guide shows: on exit it
     waits for every task of its loop, and in the test's loop those include the emulator's
     never-ending watch streams."""
-    stop = threading.Event()
+    stops: list[threading.Event] = []
     threads: list[threading.Thread] = []
     failures: list[BaseException] = []
 
-    async def start(peering: str | None = None) -> None:
+    async def start(peering: str | None = None) -> Callable[[], Awaitable[None]]:
+        stop = threading.Event()
+        stops.append(stop)
         registry = register(kopf.OperatorRegistry(), login=False)
         server = str(k8s.url).rstrip("/")
 
@@ -287,8 +292,16 @@ async def run_operator(k8s: Emulator) -> AsyncIterator[Callable[..., Awaitable[N
         if not await asyncio.to_thread(ready.wait, 15):
             pytest.fail(f"the operator did not start: {failures!r}")
 
+        async def stop_this() -> None:
+            stop.set()
+            await asyncio.to_thread(thread.join, 30)
+            assert not thread.is_alive(), "the operator did not stop within 30 s"
+
+        return stop_this
+
     yield start
-    stop.set()
+    for stop in stops:
+        stop.set()
     for thread in threads:
         await asyncio.to_thread(thread.join, 30)
         assert not thread.is_alive(), "the operator did not stop within 30 s"

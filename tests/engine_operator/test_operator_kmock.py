@@ -28,7 +28,7 @@ from tests.engine_operator.conftest import (
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
 StartEngine = Callable[..., Awaitable[Engine]]
-RunOperator = Callable[..., Awaitable[None]]
+RunOperator = Callable[..., Awaitable[Callable[[], Awaitable[None]]]]
 
 FAST = {
     "pollingIntervalSeconds": 1,
@@ -182,6 +182,54 @@ async def test_workers_scale_up_with_depth_and_back_to_min_after_the_window(
         ),
         message="metrics forgotten",
     )
+
+
+async def test_a_restarted_operator_keeps_the_scale_down_window_of_the_one_before(
+    k8s: Emulator, start_engine: StartEngine, run_operator: RunOperator
+) -> None:
+    """The HPA forgets its recommendations when it restarts and may scale down at once;
+    the operator reads them back from status.scalingHistory and keeps waiting."""
+    engine = await start_engine(role="api")
+    window = 12
+    auto = {
+        "minReplicas": 1,
+        "maxReplicas": 4,
+        "targetTasksPerReplica": 10,
+        **FAST,
+        "scaleDown": {"stabilizationWindowSeconds": window, "maxPercent": 100, "periodSeconds": 1},
+    }
+    await given_cluster(k8s, engine, replicas=1, autoscaling=auto)
+    stop_first = await run_operator()
+    async with engine.client() as client:
+        batch = {"tasks": [{"type": "noop"} for _ in range(40)]}
+        assert (await client.post("/api/tasks/batch", json=batch)).status_code == 201
+    await eventually(lambda: replicas(k8s) == 4, message="scale up")
+    async with engine.client() as client:
+        response = await client.post(
+            "/api/tasks/bulk/cancel", json={"filter": {"state": ["queued"]}}
+        )
+        assert response.status_code == 200, response.text
+    seen = await eventually(lambda: status(k8s).get("queued") == 0 and status(k8s))
+    assert seen["desiredReplicas"] == 4  # held by the window
+    saved = seen["scalingHistory"]["recommendations"]
+    assert max(r["replicas"] for r in saved) == 4
+    assert_valid_status(k8s)
+
+    await stop_first()
+    versions_before = len(k8s.objects[TASKQUEUES, NAMESPACE, "queue"].history)
+    await run_operator()
+
+    def new_pass() -> dict[str, Any] | None:
+        for version in k8s.objects[TASKQUEUES, NAMESPACE, "queue"].history[versions_before:]:
+            st = version.get("status") or {}
+            if st.get("queued") == 0 and "desiredReplicas" in st:
+                return dict(st)
+        return None
+
+    after_restart = await eventually(new_pass, message="a pass of the restarted operator")
+    assert after_restart["desiredReplicas"] == 4, "the restart forgot the stabilisation window"
+    assert replicas(k8s) == 4
+    await eventually(lambda: replicas(k8s) == 1, message="scale down once the window has passed")
 
 
 async def test_tenant_settings_are_applied_and_a_paused_tenant_is_not_claimed(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import replace
 
@@ -13,6 +14,7 @@ from engine_operator.scaling import (
     Fallback,
     Limit,
     QueueLoad,
+    Sample,
     ScalerMemory,
     ScalingPolicy,
     SpecError,
@@ -22,6 +24,7 @@ from engine_operator.scaling import (
     record_scale,
     running_need,
 )
+from engine_operator.status import history_from_status, history_to_status
 
 NO_WINDOWS = ScalingPolicy(
     min_replicas=1,
@@ -346,3 +349,53 @@ def test_one_period_never_adds_more_than_the_step_limits_allow(
             start = in_period[0][1]
             assert d.desired <= max(start + (rules_up.max_pods or 0), current, 1)
         current = d.desired
+
+
+def restarted(memory: ScalerMemory) -> ScalerMemory:
+    """The memory a new operator reads back from what the old one wrote to status (JSON,
+    as the API server stores it); the failure run is not saved and starts again."""
+    saved = json.loads(json.dumps({"scalingHistory": history_to_status(memory)}))
+    back = history_from_status(saved, last_active_at=memory.last_active_at)
+    return replace(back, consecutive_failures=memory.consecutive_failures)
+
+
+@settings(max_examples=300, deadline=None)
+@given(policy=policies(), current=st.integers(0, 50), trace=steps)
+def test_an_operator_restarted_from_its_saved_history_decides_exactly_as_before(
+    policy: ScalingPolicy, current: int, trace: list[tuple[float, QueueLoad | None]]
+) -> None:
+    memory, now = ScalerMemory(), 1_764_000_000.0
+    for gap, load in trace:
+        now += gap
+        kept = decide(policy, current=current, load=load, memory=memory, now=now)
+        again = decide(policy, current=current, load=load, memory=restarted(memory), now=now)
+        assert (again.desired, again.recommendation, again.limit, again.message) == (
+            kept.desired,
+            kept.recommendation,
+            kept.limit,
+            kept.message,
+        )
+        memory = record_scale(kept.memory, at=now, from_replicas=current, to_replicas=kept.desired)
+        current = kept.desired
+
+
+def test_the_saved_history_keeps_only_recommendations_that_can_still_decide() -> None:
+    memory = ScalerMemory()
+    for at, value in [(1.0, 5), (2.0, 9), (3.0, 7), (4.0, 2), (5.0, 4), (6.0, 3)]:
+        memory = replace(memory, recommendations=(*memory.recommendations, Sample(at, value)))
+    saved = history_to_status(memory)["recommendations"]
+    # 5 is below the later 9 and above the later 2: no window's max or min. Each of the
+    # others is the max or the min of some window that ends at the newest one.
+    assert [(r["at"], r["replicas"]) for r in saved] == [
+        (2.0, 9),
+        (3.0, 7),
+        (4.0, 2),
+        (5.0, 4),
+        (6.0, 3),
+    ]
+    assert (
+        history_from_status(
+            {"scalingHistory": {"recommendations": [{"at": "x"}]}}, last_active_at=None
+        )
+        == ScalerMemory()
+    )
