@@ -382,8 +382,12 @@ async def test_unreadable_stats_hold_then_fall_back(
     await run_operator()
 
     await eventually(lambda: replicas(k8s) == 5, message="fallback replicas")
+    # The pass scales first and writes its status after: wait for that write.
+    await eventually(
+        lambda: condition(k8s, "ScalingActive").get("reason") == "FallbackActive",
+        message="ScalingActive: FallbackActive",
+    )
     assert condition(k8s, "Ready")["reason"] == "EngineUnavailable"
-    assert condition(k8s, "ScalingActive")["reason"] == "FallbackActive"
     assert metric("skiplock_operator_stats_errors_total", taskqueue="default/queue") >= 2
     await eventually(lambda: events(k8s, "ReconcileFailed"), message="a ReconcileFailed event")
 
