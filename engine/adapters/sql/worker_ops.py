@@ -261,9 +261,8 @@ class WorkerOps(SqlBase):
             alive = [
                 lease.task_id
                 for lease in leases
-                if lease.task_id in held
-                and (int(held[lease.task_id].attempt), held[lease.task_id].lease_owner)
-                == (lease.attempt, worker)
+                if _attempt(held, lease.task_id) == lease.attempt
+                and held[lease.task_id].lease_owner == worker
             ]
             if alive:
                 conn.execute(
