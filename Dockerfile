@@ -16,8 +16,8 @@ WORKDIR /src/frontend
 COPY frontend/package.json frontend/package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY frontend/ ./
-# The frontend's build writes the bundle to ../engine/web/static (see frontend/vite.config).
-RUN mkdir -p /src/engine/web/static && npm run build
+# The frontend's build writes the bundle to ../engine/skiplock/web/static (see frontend/vite.config).
+RUN mkdir -p /src/engine/skiplock/web/static && npm run build
 
 # --- 2. the Python wheels, installed into a relocatable venv ------------------------------
 FROM python:${PYTHON_VERSION}-slim-bookworm AS build
@@ -26,7 +26,7 @@ WORKDIR /src
 RUN python -m venv /opt/venv
 COPY pyproject.toml README.md* ./
 COPY engine/ engine/
-COPY --from=frontend /src/engine/web/static/ engine/web/static/
+COPY --from=frontend /src/engine/skiplock/web/static/ engine/skiplock/web/static/
 COPY operator/ operator/
 # Build both distributions as wheels, then install them (and their dependencies, all
 # available as binary wheels) into /opt/venv, which the runtime stage copies whole.
@@ -57,7 +57,8 @@ WORKDIR /data
 # Embedded mode keeps its SQLite file here; clusters use MySQL and never write it.
 VOLUME ["/data"]
 USER 10001:10001
-EXPOSE 8080
+# 8080: the API (SKIPLOCK_PORT); 9090: /metrics when SKIPLOCK_METRICS_PORT is set (the chart).
+EXPOSE 8080 9090
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["skiplock"]
 CMD ["serve"]

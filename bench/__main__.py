@@ -17,6 +17,7 @@ SCENARIOS = {
     "scale": "claim and analytics cost with 10^3 vs 10^6 queued rows, 10 vs 1,000 tenants",
     "chaos": "kill -9 instances, restart MariaDB and Redis mid-run: lost and overlapping tasks",
     "soak": "memory over time: 3 instances, 100 tasks/s for 30 minutes; RSS slope per process",
+    "schedules": "10,000 schedules every minute on 3 instances: firing lag and maintenance CPU",
 }
 
 EPILOG = """\

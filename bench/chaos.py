@@ -53,8 +53,8 @@ def _connect(port: int) -> pymysql.Connection[Any]:
 def enqueue(url: str, count: int, *, seed: int, max_attempts: int) -> None:
     from datetime import UTC, datetime
 
-    from engine.adapters.sql import create_store
-    from engine.domain.models import NewTask
+    from skiplock.adapters.sql import create_store
+    from skiplock.domain.models import NewTask
 
     rng = random.Random(seed)
     store = create_store(url)

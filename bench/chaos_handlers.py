@@ -13,8 +13,8 @@ import os
 import time
 from typing import Any
 
-from engine import handler
-from engine.handlers import HandlerContext
+from skiplock import handler
+from skiplock.handlers import HandlerContext
 
 _fds: dict[int, int] = {}
 

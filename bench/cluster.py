@@ -106,7 +106,7 @@ def _alive(pid: int, marker: str) -> bool:
 def _admin_key() -> str:
     if KEY_FILE.exists():
         return KEY_FILE.read_text().strip()
-    from engine import keys
+    from skiplock import keys
 
     key, _ = keys.generate()
     KEY_FILE.write_text(key + "\n")
@@ -308,7 +308,7 @@ def _wait_ready(inst: dict[str, Any], timeout_s: float = 40.0) -> None:
             raise SystemExit(f"{inst['id']} exited during start-up:\n{tail}")
         with contextlib.suppress(httpx.HTTPError):
             if (
-                httpx.get(f"http://127.0.0.1:{inst['port']}/api/health", timeout=1).status_code
+                httpx.get(f"http://127.0.0.1:{inst['port']}/api/ready", timeout=1).status_code
                 == 200
             ):
                 return

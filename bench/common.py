@@ -54,7 +54,7 @@ def skiplock_command() -> list[str]:
     script = Path(sys.executable).with_name("skiplock")
     if script.exists():
         return [str(script)]
-    return [sys.executable, "-m", "engine.cli"]
+    return [sys.executable, "-m", "skiplock.cli"]
 
 
 def spare_port() -> int:
@@ -216,7 +216,7 @@ def start_engine(
     extra: dict[str, str] | None = None,
     wait: bool = True,
 ) -> Proc:
-    """``skiplock serve --role ROLE`` on a spare port; waits for /api/health."""
+    """``skiplock serve --role ROLE`` on a spare port; waits for /api/ready."""
     port = spare_port()
     env = engine_env(
         database_url=database_url,
@@ -237,7 +237,9 @@ def wait_healthy(proc: Proc, *, timeout_s: float = 30.0) -> None:
         if not proc.alive():
             raise BenchError(f"{proc.name} exited early:\n{proc.tail()}")
         try:
-            if httpx.get(f"{proc.url}/api/health", timeout=1.0).status_code == 200:
+            # Ready, not just alive: serve answers health while it still waits for the
+            # database and the schema.
+            if httpx.get(f"{proc.url}/api/ready", timeout=1.0).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
@@ -288,7 +290,7 @@ def temp_database(prefix: str) -> Iterator[str]:
 
 
 def migrate(url: str) -> None:
-    from engine.adapters.sql import create_store
+    from skiplock.adapters.sql import create_store
 
     store = create_store(url)
     try:
@@ -328,8 +330,8 @@ def enqueue_via_store(
 ) -> float:
     """Queue ``count`` tasks through the engine's own store (``SqlTaskStore.submit``),
     ``chunk`` per transaction. Returns the seconds it took."""
-    from engine.adapters.sql import create_store
-    from engine.domain.models import NewTask
+    from skiplock.adapters.sql import create_store
+    from skiplock.domain.models import NewTask
 
     store = create_store(url)
     try:

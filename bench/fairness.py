@@ -65,7 +65,7 @@ def run_case(
     label: str,
     seed: int,
 ) -> dict[str, Any]:
-    from engine.adapters.sql import create_store
+    from skiplock.adapters.sql import create_store
 
     url = common.database_url(database)
     common.reset_tasks(database)

@@ -22,7 +22,7 @@ def load() -> dict[str, float]:
 
 def ensure_tenant(store: Any, name: str, *, weight: int = 1, rate_limit: Any = None) -> int:
     """The id of tenant ``name`` with ``weight`` (created, or updated when it exists)."""
-    from engine.domain.errors import NotFound
+    from skiplock.domain.errors import NotFound
 
     try:
         tenant = store.get_tenant(name=name)
@@ -49,7 +49,7 @@ def enqueue(
 ) -> None:
     """Queue ``count`` tasks for ``tenant_id`` through ``store.submit``, ``chunk`` per
     transaction (the engine's own insert path, so rows look exactly like submitted ones)."""
-    from engine.domain.models import NewTask
+    from skiplock.domain.models import NewTask
 
     done = 0
     while done < count:

@@ -117,12 +117,18 @@ PEERS = (
     ),
 )
 QUICK_PEERS = ("celery-prefork2", "dramatiq-p2t8", "rq-simple2")
-SKIPLOCK_CONFIGS = (
-    drain.Config("skiplock 1 proc, 200 slots", slots=200),
-    drain.Config(
-        "skiplock 1 proc, 500 slots, claim 500", slots=500, claim_batch=500, complete_batch=1000
+# (config, what it is): the peers' concurrency and the product default first, every
+# other setting at its default; then tuned configurations.
+SKIPLOCK_CONFIGS: tuple[tuple[drain.Config, str], ...] = (
+    (drain.Config("skiplock-p1s16", slots=16), "1 process x 16 slots, defaults otherwise"),
+    (drain.Config("skiplock-p2s8", procs=2, slots=8), "2 processes x 8 slots (the default)"),
+    (drain.Config("skiplock-p1s8", slots=8), "1 process x 8 slots: all defaults"),
+    (drain.Config("skiplock-p1s200", slots=200), "tuned: 1 process x 200 slots"),
+    (drain.Config("skiplock-p2s200", procs=2, slots=200), "tuned: 2 processes x 200 slots"),
+    (
+        drain.Config("skiplock-p1s500-c500", slots=500, claim_batch=500, complete_batch=1000),
+        "tuned: 1 process x 500 slots, claim batch 500, completion batch 1000",
     ),
-    drain.Config("skiplock 2 procs, 200 slots", procs=2, slots=200),
 )
 
 
@@ -251,6 +257,7 @@ def run_peer(
             "rate": len(stamps) / span if span > 0 else 0.0,
             "machine_busy_pct": busy,
             "cpu_before_pct": before,
+            "load_1m": os.getloadavg()[0],
         }
     finally:
         shutil.rmtree(out, ignore_errors=True)
@@ -282,11 +289,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     if args.only:
         wanted = {n.strip() for n in args.only.split(",")}
         peers = [p for p in peers if p.name in wanted]
-        skiplock = (
-            tuple(c for c in skiplock if c.name in wanted)
-            if wanted & {c.name for c in skiplock}
-            else ()
-        )
+        skiplock = tuple(c for c in skiplock if c[0].name in wanted)
     quiet = 0.0 if args.quick else args.quiet_wait
     results: list[dict[str, Any]] = []
     with _redis_db(args.redis_db) as (redis_url, client), common.progress() as progress:
@@ -312,7 +315,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
                     common.temp_database("peers") as database,
                     common.redis_prefix("peers") as prefix,
                 ):
-                    for config in skiplock:
+                    for config, setup in skiplock:
                         res = drain.engine_drain(
                             database,
                             prefix,
@@ -326,11 +329,12 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
                         res.pop("timeline")
                         res |= {
                             "tool": "skiplock",
-                            "setup": config.name,
+                            "setup": setup,
                             "complete": True,
                             "completed": res["tasks"],
                             "run": run,
                             "extra_executions": res["extra_attempts"],
+                            "load_1m": os.getloadavg()[0],
                         }
                         results.append(res)
                         console.log(f"{config.name}: drain {res['rate']:,.0f}/s")
@@ -347,12 +351,22 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
                 "rate_text": rate.fmt(),
                 "enqueue_text": common.Spread([r["enqueue_rate"] for r in rs]).fmt(),
                 "complete": all(r["complete"] for r in rs),
+                # The machine is shared: the 1-minute load average as each drain ended.
+                "load_1m": [round(r["load_1m"], 2) for r in rs],
                 "extra_executions": sum(r["extra_executions"] for r in rs),
             }
         )
     summary.sort(key=lambda r: -r["rate"]["mean"])
     table = Table(title=f"no-op drain of {tasks:,} tasks enqueued up front")
-    for col in ("config", "setup", "drain tasks/s", "enqueue tasks/s", "complete", "extra runs"):
+    for col in (
+        "config",
+        "setup",
+        "drain tasks/s",
+        "enqueue tasks/s",
+        "complete",
+        "extra runs",
+        "load 1m",
+    ):
         table.add_column(col)
     for row in summary:
         table.add_row(
@@ -362,6 +376,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
             row["enqueue_text"],
             "yes" if row["complete"] else "NO",
             str(row["extra_executions"]),
+            " / ".join(f"{x:.2f}" for x in row["load_1m"]),
         )
     console.print(table)
     data = {

@@ -153,8 +153,8 @@ class RedisLogRecorder:
 def stored_events(url: str, tenant_id: int) -> list[tuple[float, int]]:
     from sqlalchemy import select
 
-    from engine.adapters.sql import create_store
-    from engine.adapters.sql.schema import tasks
+    from skiplock.adapters.sql import create_store
+    from skiplock.adapters.sql.schema import tasks
 
     store = create_store(url)
     try:
@@ -168,7 +168,7 @@ def stored_events(url: str, tenant_id: int) -> list[tuple[float, int]]:
 
 
 def tenant_id_of(url: str, name: str) -> int:
-    from engine.adapters.sql import create_store
+    from skiplock.adapters.sql import create_store
 
     store = create_store(url)
     try:

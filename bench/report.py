@@ -158,14 +158,15 @@ def peers(data: dict[str, Any]) -> str:
         f"{machine(data)}",
         "",
         "| config | setup | drain tasks/s: mean (min–max, n) | enqueue tasks/s | complete | "
-        "extra executions |",
-        "|---|---|---|---|---|---|",
+        "extra executions | load (1 min) per run |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in data["summary"]:
+        load = " / ".join(f"{x:.2f}" for x in r.get("load_1m", []))
         lines.append(
             f"| {r['config']} | {r['setup']} | {r['rate_text']} | {r['enqueue_text']}"
             f"{' †' if r['tool'] == 'skiplock' else ''} | "
-            f"{'yes' if r['complete'] else 'no'} | {r['extra_executions']} |"
+            f"{'yes' if r['complete'] else 'no'} | {r['extra_executions']} | {load} |"
         )
     lines.append("")
     lines.append(

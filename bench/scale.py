@@ -203,7 +203,7 @@ def analyze(database: str) -> None:
 def explain_claim(database: str, tenant_id: int) -> dict[str, Any]:
     import pymysql
 
-    from engine.adapters.sql.queries import load
+    from skiplock.adapters.sql.queries import load
 
     sql = load("mysql.sql")["claim_select"].replace("FOR UPDATE SKIP LOCKED", "")
     sql = sql.replace(":tenant_id", str(tenant_id)).replace(":queued", "'queued'")
@@ -223,7 +223,7 @@ class Timer:
     def __init__(
         self, database: str, tenants: list[int], *, seed: int, hot: int | None = None
     ) -> None:
-        from engine.adapters.sql import create_store
+        from skiplock.adapters.sql import create_store
 
         self.hot = hot  # claim this tenant every time, instead of a random one
         self.database = database
@@ -254,7 +254,7 @@ class Timer:
         into a semi-join over every queued row."""
         from sqlalchemy import exists, select
 
-        from engine.adapters.sql.schema import tasks, tenants
+        from skiplock.adapters.sql.schema import tasks, tenants
 
         stmt = select(tenants.c.id, tenants.c.weight).where(
             tenants.c.state != "paused",
@@ -345,7 +345,7 @@ def time_analytics(
     """The analytics calls' timings, and the recount that first makes the maintained
     active counts match the bulk-loaded rows (the loader writes ``tasks`` directly, and
     the claim timer's put-backs move rows without counting)."""
-    from engine.adapters.sql import create_store
+    from skiplock.adapters.sql import create_store
 
     store = create_store(common.database_url(database), timeout_s=120)
     t0 = time.perf_counter()

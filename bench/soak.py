@@ -449,6 +449,14 @@ def _memdebug_hook(spec: str) -> None:
 if os.environ.get(MEMDEBUG_ENV) and os.environ.get("SKIPLOCK_DATABASE_URL"):
     _memdebug_hook(os.environ[MEMDEBUG_ENV])
 
+    # serve refuses a handler module that registers no handler; this one is loaded for
+    # its hook alone, so it registers a no-op type of its own.
+    from skiplock import handler
+
+    @handler("bench.soak.memdebug")
+    def _memdebug_noop(payload: object) -> None:
+        """Never submitted."""
+
 
 # --- the scenario ------------------------------------------------------------------------
 

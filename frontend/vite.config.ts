@@ -9,7 +9,7 @@ export default defineConfig({
   base: './',
   plugins: [react()],
   build: {
-    outDir: '../engine/web/static',
+    outDir: '../engine/skiplock/web/static',
     emptyOutDir: true,
     chunkSizeWarningLimit: 1200,
   },

@@ -4,7 +4,7 @@
 VENV ?= .venv
 FRONTEND := frontend
 FRONTEND_STAMP := $(FRONTEND)/node_modules/.skiplock-installed
-DASHBOARD_INDEX := engine/web/static/index.html
+DASHBOARD_INDEX := engine/skiplock/web/static/index.html
 FRONTEND_SOURCES := $(shell find $(FRONTEND)/src -type f 2>/dev/null) \
 	$(FRONTEND)/index.html $(FRONTEND)/vite.config.ts $(FRONTEND)/package-lock.json \
 	$(wildcard $(FRONTEND)/tsconfig*.json)
@@ -21,12 +21,12 @@ $(FRONTEND_STAMP): $(FRONTEND)/package.json $(FRONTEND)/package-lock.json
 
 frontend-install: $(FRONTEND_STAMP) ## Install the dashboard's npm dependencies (npm ci; skipped when up to date)
 
-# Vite empties engine/web/static and writes a fresh index.html, so its age tells
+# Vite empties engine/skiplock/web/static and writes a fresh index.html, so its age tells
 # whether any source changed since the last build.
 $(DASHBOARD_INDEX): $(FRONTEND_STAMP) $(FRONTEND_SOURCES)
 	cd $(FRONTEND) && npm run build
 
-frontend-build: $(DASHBOARD_INDEX) ## Build the dashboard into engine/web/static (only when sources changed)
+frontend-build: $(DASHBOARD_INDEX) ## Build the dashboard into engine/skiplock/web/static (only when sources changed)
 
 frontend-typecheck: $(FRONTEND_STAMP) ## Type-check the dashboard (tsc)
 	cd $(FRONTEND) && npx tsc -b
@@ -44,4 +44,4 @@ screenshots: frontend-build $(CHROMIUM) ## Refresh docs/images/*.png from a seed
 	$(PLAYWRIGHT) --project=screenshots
 
 frontend-clean: ## Remove the dashboard build and node_modules
-	rm -rf $(FRONTEND)/node_modules $(FRONTEND)/test-results engine/web/static
+	rm -rf $(FRONTEND)/node_modules $(FRONTEND)/test-results engine/skiplock/web/static

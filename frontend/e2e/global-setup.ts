@@ -43,7 +43,7 @@ async function waitForHealth(url: string, child: ChildProcess, logFile: string, 
 }
 
 export default async function globalSetup(): Promise<() => Promise<void>> {
-  if (!existsSync(join(repo, 'engine', 'web', 'static', 'index.html'))) {
+  if (!existsSync(join(repo, 'engine', 'skiplock', 'web', 'static', 'index.html'))) {
     throw new Error('The dashboard is not built: run `make frontend-build` first.');
   }
   const binary = process.env.SKIPLOCK_BIN ?? join(repo, '.venv', 'bin', 'skiplock');
@@ -64,6 +64,8 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
       SKIPLOCK_PORT: String(port),
       SKIPLOCK_HOST: '127.0.0.1',
       SKIPLOCK_WORKERS: '4',
+      // Like `make run`: the suite seeds and clears demo data from the header.
+      SKIPLOCK_DEMO: 'true',
     },
   });
 
@@ -94,7 +96,8 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
   };
 
   try {
-    await waitForHealth(`${baseURL}/api/health`, child, logFile);
+    // Ready, not just alive: serve answers /api/health while it still waits for its database.
+    await waitForHealth(`${baseURL}/api/ready`, child, logFile);
   } catch (err) {
     process.env.E2E_KEEP_TMP = '1';
     await stop();

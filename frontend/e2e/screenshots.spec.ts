@@ -58,6 +58,7 @@ test('captures every page', async ({ page }) => {
   if (detail) {
     await page.goto(`${baseURL()}/tasks/${detail.id}`);
     await expect(page.getByTestId('attempt').first()).toBeVisible();
+    await page.getByTestId('traceback').first().locator('summary').click();
     await shot(page, 'task-detail');
   }
 
@@ -77,4 +78,14 @@ test('captures every page', async ({ page }) => {
   await page.goto(`${baseURL()}/tenants`);
   await expect(page.locator('tr[data-tenant]').first()).toBeVisible();
   await shot(page, 'tenants');
+
+  await apiOk('POST', '/keys', { role: 'reader', name: 'grafana' });
+  await page.goto(`${baseURL()}/api-keys`);
+  await expect(page.locator('tbody tr').first()).toBeVisible();
+  await shot(page, 'api-keys');
+
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.goto(`${baseURL()}/tasks`);
+  await expect(page.locator('tbody tr[data-task-id]').first()).toBeVisible();
+  await shot(page, 'tasks-phone');
 });

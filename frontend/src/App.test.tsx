@@ -28,7 +28,7 @@ describe('App', () => {
   it('keeps a tenant key out of the admin pages and opens one live stream', async () => {
     mockFetch({ 'GET /jobs/api/whoami': TENANT, 'GET /jobs/api/tenants': () => jsonError(403, 'forbidden', 'admins only') });
     renderApp('/jobs/tenants');
-    expect(await screen.findByText('Admins only')).toBeInTheDocument();
+    expect(await screen.findByRole('heading', { level: 1, name: 'Admins only' })).toBeInTheDocument();
     expect(FakeEventSource.instances).toHaveLength(1);
     expect(FakeEventSource.latest().url).toBe('/jobs/api/sse/events');
   });

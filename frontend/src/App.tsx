@@ -9,12 +9,15 @@ import { AuthProvider, useAuth } from './auth/AuthProvider';
 import { AppRoutes } from './AppRoutes';
 import { LiveProvider } from './live/LiveProvider';
 import type { EventSourceFactory } from './live/eventStream';
+import { FeaturesProvider } from './features';
 import { createQueryClient } from './queryClient';
-import { theme } from './theme';
+import { cssVariablesResolver, theme } from './theme';
 
 export interface AppProps {
   api: ApiClient;
   basePath: string;
+  /** The server offers demo data (runtime config); default off. */
+  demo?: boolean;
   queryClient?: QueryClient;
   eventSourceFactory?: EventSourceFactory;
 }
@@ -28,18 +31,20 @@ function LiveForSession({ children, factory }: { children: React.ReactNode; fact
   );
 }
 
-export function App({ api, basePath, queryClient, eventSourceFactory }: AppProps) {
+export function App({ api, basePath, demo = false, queryClient, eventSourceFactory }: AppProps) {
   const [client] = useState(() => queryClient ?? createQueryClient());
   return (
-    <MantineProvider theme={theme} defaultColorScheme="auto">
+    <MantineProvider theme={theme} cssVariablesResolver={cssVariablesResolver} defaultColorScheme="auto">
       <Notifications position="top-right" />
       <QueryClientProvider client={client}>
         <ApiProvider client={api}>
           <BrowserRouter basename={basePath || undefined}>
             <AuthProvider>
-              <LiveForSession factory={eventSourceFactory}>
-                <AppRoutes />
-              </LiveForSession>
+              <FeaturesProvider value={{ demo }}>
+                <LiveForSession factory={eventSourceFactory}>
+                  <AppRoutes />
+                </LiveForSession>
+              </FeaturesProvider>
             </AuthProvider>
           </BrowserRouter>
         </ApiProvider>

@@ -1,7 +1,7 @@
 import { lazy, Suspense, type ReactNode } from 'react';
 import { Center, Loader } from '@mantine/core';
 import { Navigate, Outlet, Route, Routes, useLocation } from 'react-router';
-import { useAuth, useIsAdmin } from './auth/AuthProvider';
+import { useAuth, useSeesAll } from './auth/AuthProvider';
 import { Layout } from './components/Layout';
 import { ForbiddenPage, NotFoundPage } from './pages/ErrorPages';
 import { LoginPage } from './pages/LoginPage';
@@ -13,7 +13,10 @@ const TaskDetailPage = lazy(() => import('./pages/TaskDetailPage').then((m) => (
 const DeadLettersPage = lazy(() => import('./pages/DeadLettersPage').then((m) => ({ default: m.DeadLettersPage })));
 const AnalyticsPage = lazy(() => import('./pages/AnalyticsPage').then((m) => ({ default: m.AnalyticsPage })));
 const WorkersPage = lazy(() => import('./pages/WorkersPage').then((m) => ({ default: m.WorkersPage })));
+const TaskTypesPage = lazy(() => import('./pages/TaskTypesPage').then((m) => ({ default: m.TaskTypesPage })));
+const SchedulesPage = lazy(() => import('./pages/SchedulesPage').then((m) => ({ default: m.SchedulesPage })));
 const TenantsPage = lazy(() => import('./pages/TenantsPage').then((m) => ({ default: m.TenantsPage })));
+const ApiKeysPage = lazy(() => import('./pages/ApiKeysPage').then((m) => ({ default: m.ApiKeysPage })));
 
 function Page({ children }: { children: ReactNode }) {
   return (
@@ -46,7 +49,8 @@ function RequireAuth() {
 }
 
 function RequireAdmin() {
-  return useIsAdmin() ? <Outlet /> : <ForbiddenPage />;
+  // Readers see the admin pages too; their actions are hidden there.
+  return useSeesAll() ? <Outlet /> : <ForbiddenPage />;
 }
 
 export function AppRoutes() {
@@ -61,8 +65,11 @@ export function AppRoutes() {
           <Route path="dead-letters" element={<Page><DeadLettersPage /></Page>} />
           <Route path="analytics" element={<Page><AnalyticsPage /></Page>} />
           <Route path="workers" element={<Page><WorkersPage /></Page>} />
+          <Route path="task-types" element={<Page><TaskTypesPage /></Page>} />
+          <Route path="schedules" element={<Page><SchedulesPage /></Page>} />
           <Route element={<RequireAdmin />}>
             <Route path="tenants" element={<Page><TenantsPage /></Page>} />
+            <Route path="api-keys" element={<Page><ApiKeysPage /></Page>} />
           </Route>
           <Route path="*" element={<NotFoundPage />} />
         </Route>

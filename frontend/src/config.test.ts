@@ -15,11 +15,17 @@ function docWith(json: string | null): Document {
 
 describe('readRuntimeConfig', () => {
   it('defaults to the root when the server injected nothing', () => {
-    expect(readRuntimeConfig(docWith(null))).toEqual({ basePath: '', apiBase: '/api' });
+    expect(readRuntimeConfig(docWith(null))).toEqual({ basePath: '', apiBase: '/api', demo: false });
   });
 
   it('reads basePath from the injected JSON', () => {
-    expect(readRuntimeConfig(docWith('{"basePath": "/jobs"}'))).toEqual({ basePath: '/jobs', apiBase: '/jobs/api' });
+    expect(readRuntimeConfig(docWith('{"basePath": "/jobs"}'))).toEqual({ basePath: '/jobs', apiBase: '/jobs/api', demo: false });
+  });
+
+  it('offers demo controls only when the server says so', () => {
+    expect(readRuntimeConfig(docWith('{"basePath": "", "demo": true}')).demo).toBe(true);
+    expect(readRuntimeConfig(docWith('{"basePath": "", "demo": "yes"}')).demo).toBe(false);
+    expect(readRuntimeConfig(docWith('{"basePath": ""}')).demo).toBe(false);
   });
 
   it('decodes the escaped "<" the server writes', () => {

@@ -1,13 +1,15 @@
 /**
  * Runtime configuration injected by the engine into index.html:
- * <script id="skiplock-config" type="application/json">{"basePath": "/prefix"}</script>
- * A plain Vite build (or `npm run dev`) has no such tag, which means "served at /".
+ * <script id="skiplock-config" type="application/json">{"basePath": "/prefix", "demo": false}</script>
+ * A plain Vite build (or `npm run dev`) has no such tag, which means "served at /", no demo.
  */
 export interface RuntimeConfig {
   /** Path prefix the dashboard is served under: "" or "/prefix" (no trailing slash). */
   basePath: string;
   /** basePath + "/api". */
   apiBase: string;
+  /** The server offers demo data (SKIPLOCK_DEMO): show the Demo data controls. */
+  demo: boolean;
 }
 
 export function normaliseBasePath(raw: string): string {
@@ -18,6 +20,7 @@ export function normaliseBasePath(raw: string): string {
 
 export function readRuntimeConfig(doc: Document = document): RuntimeConfig {
   let basePath = '';
+  let demo = false;
   const text = doc.getElementById('skiplock-config')?.textContent;
   if (text) {
     try {
@@ -26,9 +29,12 @@ export function readRuntimeConfig(doc: Document = document): RuntimeConfig {
         const value = (parsed as { basePath: unknown }).basePath;
         if (typeof value === 'string') basePath = normaliseBasePath(value);
       }
+      if (parsed && typeof parsed === 'object' && 'demo' in parsed) {
+        demo = (parsed as { demo: unknown }).demo === true;
+      }
     } catch {
       // A malformed tag is a server bug; the root path is the only safe guess.
     }
   }
-  return { basePath, apiBase: `${basePath}/api` };
+  return { basePath, apiBase: `${basePath}/api`, demo };
 }

@@ -15,6 +15,6 @@ if (!root) throw new Error('index.html has no #root');
 
 createRoot(root).render(
   <StrictMode>
-    <App api={api} basePath={config.basePath} />
+    <App api={api} basePath={config.basePath} demo={config.demo} />
   </StrictMode>,
 );

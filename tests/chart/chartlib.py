@@ -64,8 +64,22 @@ def workloads(manifests: Sequence[Manifest]) -> list[Manifest]:
     return [m for m in manifests if m["kind"] in ("Deployment", "StatefulSet")]
 
 
+def pod_spec(manifest: Manifest) -> dict[str, Any]:
+    """The pod spec of a workload, a Job or a bare Pod (the helm test hook)."""
+    if manifest["kind"] == "Pod":
+        spec: dict[str, Any] = manifest["spec"]
+        return spec
+    template: dict[str, Any] = manifest["spec"]["template"]["spec"]
+    return template
+
+
+def pods(manifests: Sequence[Manifest]) -> list[Manifest]:
+    """Everything that runs a pod: workloads, Jobs (hooks included) and bare Pods."""
+    return [m for m in manifests if m["kind"] in ("Deployment", "StatefulSet", "Job", "Pod")]
+
+
 def containers(workload: Manifest) -> list[dict[str, Any]]:
-    spec = workload["spec"]["template"]["spec"]
+    spec = pod_spec(workload)
     return list(spec.get("initContainers", [])) + list(spec["containers"])
 
 

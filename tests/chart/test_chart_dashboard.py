@@ -23,6 +23,9 @@ ENGINE_METRICS = {
     "skiplock_rescued_total",
     "skiplock_retried_total",
     "skiplock_dead_lettered_total",
+    "skiplock_schedule_fires_total",
+    "skiplock_schedule_lag_seconds",
+    "skiplock_schedule_skipped_ticks_total",
 }
 OPERATOR_METRICS = {
     "skiplock_operator_desired_replicas",
@@ -30,7 +33,11 @@ OPERATOR_METRICS = {
     "skiplock_operator_scale_events_total",
     "skiplock_operator_stats_errors_total",
 }
-HISTOGRAMS = {"skiplock_task_run_seconds", "skiplock_task_queue_wait_seconds"}
+HISTOGRAMS = {
+    "skiplock_task_run_seconds",
+    "skiplock_task_queue_wait_seconds",
+    "skiplock_schedule_lag_seconds",
+}
 METRIC = re.compile(r"\b(skiplock_[a-z0-9_]+)")
 
 

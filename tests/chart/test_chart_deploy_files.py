@@ -113,6 +113,6 @@ def test_operator_is_its_own_small_distribution() -> None:
 
     meta = tomllib.loads((ROOT / "operator" / "pyproject.toml").read_text())
     assert meta["project"]["name"] == "skiplock-operator"
-    assert meta["project"]["scripts"]["skiplock-operator"] == "engine_operator.cli:main"
+    assert meta["project"]["scripts"]["skiplock-operator"] == "skiplock_operator.cli:main"
     assert not (ROOT / "operator" / "__init__.py").exists()
     assert not (ROOT / "operator" / "operator").exists(), "would shadow the stdlib module"

@@ -15,11 +15,14 @@ from tests.chart.chartlib import (
     CI_VALUES,
     NAMESPACE,
     RELEASE,
+    ROOT,
     Manifest,
     containers,
     env_of,
     find,
     one,
+    pod_spec,
+    pods,
     workloads,
 )
 
@@ -34,9 +37,9 @@ def labels_match(selector: dict[str, str], labels: dict[str, str]) -> bool:
 
 @pytest.mark.parametrize("values", CI_VALUES, ids=lambda p: p.name)
 def test_every_pod_runs_non_root_hardened_and_bounded(render: Render, values: Any) -> None:
-    for workload in workloads(render(values)):
+    for workload in pods(render(values)):
         name = workload["metadata"]["name"]
-        pod = workload["spec"]["template"]["spec"]
+        pod = pod_spec(workload)
         psc = pod["securityContext"]
         assert psc["runAsNonRoot"] is True, name
         assert psc["runAsUser"] > 0, name
@@ -49,7 +52,8 @@ def test_every_pod_runs_non_root_hardened_and_bounded(render: Render, values: An
             assert "ALL" in csc["capabilities"]["drop"], name
             assert container["resources"]["requests"], name
             assert container["resources"]["limits"]["memory"], name
-            assert "livenessProbe" in container, name
+            if workload["kind"] in ("Deployment", "StatefulSet"):  # Jobs and Pods end
+                assert "livenessProbe" in container, name
         if not name.endswith("-operator"):
             assert pod["automountServiceAccountToken"] is False, name
 
@@ -73,10 +77,13 @@ def test_probes_hit_the_documented_endpoints_on_the_served_port(render: Render) 
     (worker,) = containers(one(manifests, "Deployment", f"{FULL}-worker"))
     assert http_probe(worker, "livenessProbe") == ("/api/health", "http")
     for c in (api, worker):
-        (port,) = c["ports"]
-        assert port == {"name": "http", "containerPort": 8080, "protocol": "TCP"}
+        assert c["ports"] == [
+            {"name": "http", "containerPort": 8080, "protocol": "TCP"},
+            {"name": "metrics", "containerPort": 9090, "protocol": "TCP"},
+        ]
     config = one(manifests, "ConfigMap", FULL)["data"]
     assert config["SKIPLOCK_PORT"] == "8080"
+    assert config["SKIPLOCK_METRICS_PORT"] == "9090"
     (mysql,) = containers(one(manifests, "StatefulSet", f"{FULL}-mysql"))
     (redis,) = containers(one(manifests, "StatefulSet", f"{FULL}-redis"))
     for c in (mysql, redis):
@@ -87,17 +94,27 @@ def test_probes_hit_the_documented_endpoints_on_the_served_port(render: Render) 
     assert "--liveness=http://0.0.0.0:8080/healthz" in operator["args"]
 
 
+def test_only_worker_pods_are_told_to_import_the_handler_modules(render: Render) -> None:
+    """Api pods accept the types workers announce: they never import the user's code, so
+    an image without it, or an import error in it, cannot stop the API."""
+    manifests = render(ROOT / "examples" / "app" / "values.yaml")
+    assert "SKIPLOCK_HANDLERS" not in one(manifests, "ConfigMap", FULL)["data"]
+    (worker,) = containers(one(manifests, "Deployment", f"{FULL}-worker"))
+    assert {"name": "SKIPLOCK_HANDLERS", "value": "myapp.tasks"} in worker["env"]
+    for name in (f"{FULL}-api", f"{FULL}-operator"):
+        (c,) = containers(one(manifests, "Deployment", name))
+        assert "SKIPLOCK_HANDLERS" not in {e["name"] for e in c.get("env", [])}, name
+        assert c["image"] == "registry.example.com/myapp:1.0.0"
+
+
 def test_api_and_worker_run_the_right_roles_with_the_engine_environment(render: Render) -> None:
     manifests = render()
-    for role in ("api", "worker"):
-        (c,) = containers(one(manifests, "Deployment", f"{FULL}-{role}"))
+    roles = {"api": "api,maintenance", "worker": "worker"}
+    for component, role in roles.items():
+        (c,) = containers(one(manifests, "Deployment", f"{FULL}-{component}"))
         assert c["args"] == ["serve", "--role", role]
         env = env_of(c)
         assert env["SKIPLOCK_INSTANCE_ID"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
-        assert env["SKIPLOCK_ADMIN_KEY"]["valueFrom"]["secretKeyRef"] == {
-            "name": FULL,
-            "key": "admin-key",
-        }
         url = env["SKIPLOCK_DATABASE_URL"]["value"]
         assert url == f"mysql+pymysql://skiplock:$(DATABASE_PASSWORD)@{FULL}-mysql:3306/skiplock"
         names = list(env)
@@ -172,7 +189,8 @@ def test_ingress_keeps_server_sent_events_flowing(render: Render) -> None:
     backend = ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
     assert backend == {"name": f"{FULL}-api", "port": {"name": "http"}}
     assert ingress["spec"]["tls"][0]["secretName"] == "skiplock-tls"
-    no_sse = render(CI["ingress-monitoring"], ["ingress.sseAnnotations=false"])
+    assert annotations["nginx.ingress.kubernetes.io/proxy-body-size"] == "16m"
+    no_sse = render(CI["ingress-monitoring"], ["ingress.nginxAnnotations=false"])
     plain = one(no_sse, "Ingress", FULL)["metadata"]["annotations"]
     assert not any(k.startswith("nginx.ingress") for k in plain)
 
@@ -191,7 +209,7 @@ def test_servicemonitor_carries_additional_labels_and_scrapes_every_component(
     sm = one(manifests, "ServiceMonitor", FULL)
     assert sm["apiVersion"] == "monitoring.coreos.com/v1"
     assert sm["metadata"]["labels"]["release"] == "kube-prometheus-stack"
-    assert {e["port"] for e in sm["spec"]["endpoints"]} == {"http", "metrics"}
+    assert {e["port"] for e in sm["spec"]["endpoints"]} == {"metrics"}
     assert all(e["path"] == "/metrics" and e["interval"] == "15s" for e in sm["spec"]["endpoints"])
     selector = sm["spec"]["selector"]["matchLabels"]
     scraped = [
@@ -228,9 +246,15 @@ EXPECTED_RULES = [
     {"apiGroups": ["skiplock.dev"], "resources": ["taskqueues/status"], "verbs": ["patch"]},
     {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get"]},
     {"apiGroups": ["apps"], "resources": ["deployments/scale"], "verbs": ["patch"]},
+    {"apiGroups": [""], "resources": ["pods"], "verbs": ["list", "patch"]},
     {"apiGroups": ["autoscaling"], "resources": ["horizontalpodautoscalers"], "verbs": ["list"]},
     {"apiGroups": ["keda.sh"], "resources": ["scaledobjects"], "verbs": ["list"]},
-    {"apiGroups": [""], "resources": ["secrets"], "resourceNames": [FULL], "verbs": ["get"]},
+    {
+        "apiGroups": [""],
+        "resources": ["secrets"],
+        "resourceNames": [f"{FULL}-keys"],
+        "verbs": ["get"],
+    },
     {"apiGroups": ["", "events.k8s.io"], "resources": ["events"], "verbs": ["create"]},
 ]
 
@@ -270,9 +294,9 @@ def test_the_operator_owns_worker_replicas_and_the_taskqueue_points_at_them(
     assert "--standalone" in c["args"]
     tq = one(manifests, "TaskQueue", FULL)
     assert tq["spec"]["workerRef"]["name"] == worker["metadata"]["name"]
-    assert tq["spec"]["engine"]["url"] == f"http://{FULL}-api:8080"
-    assert tq["spec"]["engine"]["adminKeySecretRef"] == {"name": FULL, "key": "admin-key"}
-    assert find(manifests, "Secret", FULL)
+    assert tq["spec"]["engine"]["url"] == f"http://{FULL}-api.{NAMESPACE}.svc:8080"
+    assert tq["spec"]["engine"]["adminKeySecretRef"] == {"name": f"{FULL}-keys"}
+    assert find(manifests, "Secret", f"{FULL}-keys")
     (wc,) = containers(worker)
     assert tq["spec"]["autoscaling"]["workerSlots"] == int(env_of(wc)["SKIPLOCK_WORKERS"]["value"])
 
@@ -291,21 +315,23 @@ def test_without_the_operator_workers_have_fixed_replicas(render: Render) -> Non
 def test_an_existing_secret_replaces_the_generated_one_everywhere(render: Render) -> None:
     manifests = render(CI["existing-secret"])
     assert not find(manifests, "Secret")
-    refs = []
-    for w in workloads(manifests):
+    refs: dict[str, set[str]] = {}
+    for w in pods(manifests):
         for c in containers(w):
-            refs += [
-                e["valueFrom"]["secretKeyRef"]["name"]
-                for e in c.get("env", [])
-                if "secretKeyRef" in e.get("valueFrom", {})
-            ]
-    assert refs
-    assert set(refs) == {"skiplock-credentials"}
+            for e in c.get("env", []):
+                if "secretKeyRef" in e.get("valueFrom", {}):
+                    ref = e["valueFrom"]["secretKeyRef"]
+                    refs.setdefault(ref["name"], set()).add(ref["key"])
+    # The passwords from one Secret, the API keys from the other.
+    assert refs == {
+        "skiplock-credentials": {"mysql-password", "mysql-root-password", "redis-password"},
+        "skiplock-api-keys": {"admin-key", "reader-key"},
+    }
     role = one(manifests, "Role", f"{FULL}-operator")
     secrets_rule = next(r for r in role["rules"] if r["resources"] == ["secrets"])
-    assert secrets_rule["resourceNames"] == ["skiplock-credentials"]
+    assert secrets_rule["resourceNames"] == ["skiplock-api-keys"]
     tq = one(manifests, "TaskQueue", FULL)
-    assert tq["spec"]["engine"]["adminKeySecretRef"]["name"] == "skiplock-credentials"
+    assert tq["spec"]["engine"]["adminKeySecretRef"]["name"] == "skiplock-api-keys"
 
 
 def test_external_database_and_redis_replace_the_statefulsets(render: Render) -> None:
@@ -321,7 +347,8 @@ def test_external_database_and_redis_replace_the_statefulsets(render: Render) ->
         "rediss://:$(REDIS_PASSWORD)@redis.example.internal:6380/2"
     )
     secret = one(manifests, "Secret", FULL)
-    assert set(secret["data"]) == {"admin-key", "mysql-password", "redis-password"}
+    assert set(secret["data"]) == {"mysql-password", "redis-password"}
+    assert set(one(manifests, "Secret", f"{FULL}-keys")["data"]) == {"admin-key", "reader-key"}
     url_key = render(
         CI["external"],
         ["externalDatabase.existingSecret=db", "externalDatabase.existingSecretUrlKey=url"],
@@ -336,12 +363,12 @@ def test_external_database_and_redis_replace_the_statefulsets(render: Render) ->
 def test_generated_admin_key_has_the_engine_format(render: Render) -> None:
     import base64
 
-    secret = one(render(), "Secret", FULL)
+    secret = one(render(), "Secret", f"{FULL}-keys")
     key = base64.b64decode(secret["data"]["admin-key"]).decode()
     assert re.fullmatch(r"sk_[a-z0-9]{8}_[A-Za-z0-9]{40}", key)
     assert secret["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
     given = "sk_abcd1234_" + "x" * 40
-    secret = one(render(None, [f"secret.adminKey={given}"]), "Secret", FULL)
+    secret = one(render(None, [f"secret.adminKey={given}"]), "Secret", f"{FULL}-keys")
     assert base64.b64decode(secret["data"]["admin-key"]).decode() == given
 
 

@@ -4,7 +4,9 @@ openAPIV3Schema."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,9 +16,11 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from skiplock.domain.ratelimit import parse_rate_limit
 from tests.chart.chartlib import (
     CHART,
     CI_VALUES,
+    NAMESPACE,
     ROOT,
     Manifest,
     RenderError,
@@ -28,8 +32,9 @@ from tests.chart.chartlib import (
 # The oldest Kubernetes the chart supports (Chart.yaml kubeVersion) and a current one.
 KUBE_VERSIONS = ("1.27.0", "1.35.0")
 # Custom resources kubernetes-validate has no schema for; each is checked another way:
-# TaskQueue against our CRD below, ServiceMonitor and KopfPeering by test_chart_policies.
-CUSTOM_KINDS = {"TaskQueue", "ServiceMonitor", "KopfPeering"}
+# TaskQueue against our CRD below, ServiceMonitor and KopfPeering by test_chart_policies,
+# PrometheusRule and HTTPRoute by test_chart_lifecycle.
+CUSTOM_KINDS = {"TaskQueue", "ServiceMonitor", "KopfPeering", "PrometheusRule", "HTTPRoute"}
 
 Render = Callable[..., list[Manifest]]
 
@@ -42,12 +47,16 @@ def test_the_ci_matrix_covers_the_documented_scenarios() -> None:
         "ingress-monitoring-values.yaml",
         "existing-secret-values.yaml",
         "no-operator-values.yaml",
+        "gateway-values.yaml",
     } <= names
 
 
 @pytest.mark.parametrize("values", CI_VALUES, ids=lambda p: p.name)
 def test_helm_lint_strict_passes(helm: Path, values: Path) -> None:
-    result = run_helm(helm, "lint", "--strict", str(CHART), "-f", str(values))
+    result = run_helm(
+        helm, "lint", "--strict", "--namespace", NAMESPACE, str(CHART), "-f", str(values)
+    )
+    assert "fail" not in result.stderr, result.stderr
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -163,6 +172,7 @@ def test_examples_are_valid() -> None:
 
 def test_example_values_files_render(render: Render) -> None:
     values = sorted((ROOT / "examples").glob("values-*.yaml"))
+    values.append(ROOT / "examples" / "app" / "values.yaml")
     assert values
     schema = json.loads((CHART / "values.schema.json").read_text())
     for path in values:
@@ -192,6 +202,95 @@ def test_values_schema_is_valid_and_accepts_the_defaults() -> None:
     ],
 )
 def test_bad_values_are_refused_with_a_message(
+    render: Render, sets: list[str], message: str
+) -> None:
+    with pytest.raises(RenderError, match=message):
+        render(None, sets)
+
+
+def test_the_crd_and_values_admit_the_rate_limits_the_engine_accepts_and_no_others() -> None:
+    """A TaskQueue (or values entry) the API server admits must not be refused by the
+    engine later, where it only shows as a condition; and what the engine accepts must
+    be writable (in its canonical form: no leading zeros or spaces)."""
+    tenant = crd_schema()["properties"]["spec"]["properties"]["tenants"]["additionalProperties"]
+    values = json.loads((CHART / "values.schema.json").read_text())
+    patterns = {
+        "crd": tenant["properties"]["rateLimit"]["pattern"],
+        "values": _find_key(values, "rateLimit")["pattern"],
+    }
+    samples = ["1/1", "100/60", "10000000/86400", "9999999/86399", "0/60", "10/0"]
+    samples += ["10000001/60", "1/86401", "1/100000", "99999999/1", "10/0.5", "none", "5"]
+    for text in samples:
+        try:
+            parse_rate_limit(text)
+            engine = True
+        except ValueError:
+            engine = text == "none"
+        for where, pattern in patterns.items():
+            assert bool(re.match(pattern, text)) == engine, (where, text)
+
+
+def _find_key(tree: Any, key: str) -> dict[str, Any]:
+    if isinstance(tree, dict):
+        if key in tree and isinstance(tree[key], dict):
+            return tree[key]
+        for value in tree.values():
+            with contextlib.suppress(KeyError):
+                return _find_key(value, key)
+    elif isinstance(tree, list):
+        for value in tree:
+            with contextlib.suppress(KeyError):
+                return _find_key(value, key)
+    raise KeyError(key)
+
+
+def test_declared_schedules_render_into_a_taskqueue_the_crd_admits(render: Render) -> None:
+    manifests = render(
+        None,
+        [
+            "taskQueue.schedules.nightly.type=report",
+            "taskQueue.schedules.nightly.cron=0 3 * * *",
+            "taskQueue.schedules.nightly.timezone=Europe/Berlin",
+            "taskQueue.schedules.nightly.catchUp=None",
+            "taskQueue.schedules.ping.type=noop",
+            "taskQueue.schedules.ping.everySeconds=30",
+        ],
+    )
+    (queue,) = find(manifests, "TaskQueue")
+    assert queue["spec"]["schedules"] == {
+        "nightly": {
+            "type": "report",
+            "cron": "0 3 * * *",
+            "timezone": "Europe/Berlin",
+            "catchUp": "None",
+        },
+        "ping": {"type": "noop", "everySeconds": 30},
+    }
+    errors = [e.message for e in jsonschema.Draft202012Validator(crd_schema()).iter_errors(queue)]
+    assert not errors, errors
+    assert "schedules" not in find(render(None), "TaskQueue")[0]["spec"]
+
+
+@pytest.mark.parametrize(
+    ("sets", "message"),
+    [
+        (["taskQueue.schedules.a.type=noop"], "schedules"),  # neither cron nor everySeconds
+        (
+            ["taskQueue.schedules.a.type=noop", "taskQueue.schedules.a.everySeconds=0"],
+            "everySeconds",
+        ),
+        (["taskQueue.schedules.a.cron=* * * * *"], "type"),
+        (
+            [
+                "taskQueue.schedules.a.type=noop",
+                "taskQueue.schedules.a.cron=* * * * *",
+                "taskQueue.schedules.a.catchUp=Some",
+            ],
+            "catchUp",
+        ),
+    ],
+)
+def test_bad_schedule_values_are_refused_naming_the_field(
     render: Render, sets: list[str], message: str
 ) -> None:
     with pytest.raises(RenderError, match=message):

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from engine.adapters.sql import SqlTaskStore, create_store
+from skiplock.adapters.sql import SqlTaskStore, create_store
 
 
 @pytest.fixture(params=["sqlite", "mysql"])

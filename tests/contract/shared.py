@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
-from engine.adapters.redis import RedisShared
-from engine.domain.models import RateLimit
-from engine.ports import RateLimiter
+from skiplock.adapters.redis import RedisShared
+from skiplock.domain.models import RateLimit
+from skiplock.ports import RateLimiter
 
 
 class ShiftableClock:

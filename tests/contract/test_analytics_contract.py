@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from engine.adapters.sql import SqlTaskStore
-from engine.domain.models import Completion, NewTask, Outcome
-from engine.domain.states import Transition
+import pytest
+
+from skiplock.adapters.sql import SqlTaskStore
+from skiplock.domain.models import Completion, NewTask, Outcome, ThroughputPoint
+from skiplock.domain.states import Transition
 
 T0 = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
 
@@ -94,3 +96,40 @@ def test_analytics_count_a_known_workload(store: SqlTaskStore) -> None:
     assert types["email"].p50_run_ms == 2000.0
     tenants = {r.key: r.counts for r in store.breakdown(since=since, by="tenant", tenant_id=None)}
     assert tenants == {"acme": {"succeeded": 3, "dead": 1}, "globex": {"queued": 1}}
+
+
+def test_an_analytics_read_past_its_time_limit_is_stopped(store_url: str) -> None:
+    """A window over many rows with a tiny limit: the database stops the statement
+    (MariaDB max_statement_time; SQLite's progress handler) and the store says so."""
+    from skiplock.adapters.sql import create_store
+    from skiplock.domain.errors import TimedOut
+
+    store = create_store(store_url, read_timeout_s=0.001)
+    try:
+        store.migrate()
+        t = store.create_tenant("busy", weight=1, rate_limit=None, now=T0)
+        task = NewTask(
+            tenant_id=t.id,
+            type="noop",
+            payload=None,
+            priority=0,
+            cost=1,
+            max_attempts=2,
+            timeout_s=10,
+            run_at=T0,
+        )
+        for _ in range(20):
+            store.submit([task] * 500, now=T0)
+
+        def read() -> list[ThroughputPoint]:
+            since = T0 - timedelta(days=1)
+            return store.throughput(since=since, until=T0, bucket_s=1, tenant_id=None)
+
+        with pytest.raises(TimedOut):
+            read()
+        # The limit is per statement and per read: the pooled connection is clean again.
+        assert store.get_tenant(name="busy").id == t.id
+        store.read_timeout_s = 30.0
+        assert read()
+    finally:
+        store.close()

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from engine.adapters.memory.events import MemoryEventStream
-from engine.domain.models import Event
-from engine.ports import EventStream, StreamRead
+from skiplock.adapters.memory.events import MemoryEventStream
+from skiplock.domain.models import Event
+from skiplock.ports import EventStream, StreamRead
 from tests.contract.shared import drop_prefix, redis_shared
 
 ADAPTERS = ["memory", pytest.param("redis", marks=pytest.mark.redis)]

@@ -12,8 +12,8 @@ from typing import Protocol
 
 import pytest
 
-from engine.adapters.memory.notifier import MemoryNotifier
-from engine.ports import Notifier
+from skiplock.adapters.memory.notifier import MemoryNotifier
+from skiplock.ports import Notifier
 from tests.contract.shared import redis_shared
 
 ADAPTERS = ["memory", pytest.param("redis", marks=pytest.mark.redis)]

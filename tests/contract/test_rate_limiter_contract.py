@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.adapters.memory.rate_limiter import MemoryRateLimiter
-from engine.domain.models import RateLimit
-from engine.ports import RateLimiter
+from skiplock.adapters.memory.rate_limiter import MemoryRateLimiter
+from skiplock.domain.models import RateLimit
+from skiplock.ports import RateAsk, RateLimiter
 from tests.contract.shared import (
     Admitted,
     ShiftableClock,
@@ -140,6 +140,37 @@ async def test_a_refusal_remembers_the_cost_that_already_left_the_window(
     assert (fits.allowed, fits.remaining) == (True, 0)
 
 
+async def test_a_request_over_several_keys_is_admitted_for_all_of_them_or_for_none(
+    harness: LimiterHarness,
+) -> None:
+    roomy, tight = RateLimit(cost=10, window_s=60), RateLimit(cost=5, window_s=60)
+    assert (await harness.limiter.acquire("tenant:b", 4, tight)).allowed
+    # b has 1 unit left: a batch asking 3 of a and 2 of b is refused whole ...
+    refused = await harness.limiter.acquire_all(
+        [RateAsk("tenant:a", 3, roomy), RateAsk("tenant:b", 2, tight)]
+    )
+    assert [d.allowed for d in refused] == [False, False]
+    assert refused[0].retry_after_s == 0  # a had room
+    assert 0 < refused[1].retry_after_s <= 60  # b is the one to wait for
+    assert (refused[0].remaining, refused[1].remaining) == (10, 1)
+    # ... and spent nothing of a's budget: all 10 units are still there.
+    assert (await harness.limiter.acquire("tenant:a", 10, roomy)).allowed
+    # When every key has room, each is charged its own cost.
+    both = await harness.limiter.acquire_all(
+        [RateAsk("tenant:c", 3, roomy), RateAsk("tenant:b", 1, tight)]
+    )
+    assert [(d.allowed, d.remaining) for d in both] == [(True, 7), (True, 0)]
+    assert not (await harness.limiter.acquire("tenant:b", 1, tight)).allowed
+    assert (await harness.limiter.acquire("tenant:c", 7, roomy)).allowed
+
+
+async def test_a_request_may_not_ask_one_key_twice(harness: LimiterHarness) -> None:
+    limit = RateLimit(cost=5, window_s=60)
+    with pytest.raises(ValueError, match="once"):
+        await harness.limiter.acquire_all([RateAsk("t", 3, limit), RateAsk("t", 3, limit)])
+    assert (await harness.limiter.acquire("t", 5, limit)).allowed  # nothing was taken
+
+
 def test_the_window_check_catches_a_window_holding_more_than_the_limit() -> None:
     # The concurrency tests below are only as good as this check: a fixed-window
     # limiter admitting a full budget on each side of a boundary must be caught...
@@ -181,8 +212,8 @@ async def test_concurrent_clients_never_get_more_than_the_limit_in_any_window(
 # Each process: connect, say "ready", read the shared stop time, hammer, print JSON.
 CLIENT_PROCESS = """
 import asyncio, json, sys, time
-from engine.adapters.redis import RedisShared
-from engine.domain.models import RateLimit
+from skiplock.adapters.redis import RedisShared
+from skiplock.domain.models import RateLimit
 from tests.contract.shared import hammer
 
 async def main(url, prefix, cost, window, seed):

@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from engine.adapters.memory.registry import MemoryRegistry
-from engine.ports import InstanceInfo, RunningTask, WorkerRegistry
+from skiplock.adapters.memory.registry import MemoryRegistry
+from skiplock.ports import InstanceInfo, RunningTask, WorkerRegistry
 from tests.contract.shared import ShiftableClock, drop_prefix, redis_shared
 
 ADAPTERS = ["memory", pytest.param("redis", marks=pytest.mark.redis)]
@@ -61,6 +61,7 @@ def instance(instance_id: str, *, busy: int = 0, tasks: int = 0) -> InstanceInfo
             )
             for n in range(tasks)
         ),
+        types=("resize_image", "send_email"),
     )
 
 
@@ -71,7 +72,8 @@ async def test_a_heartbeat_makes_an_instance_visible_with_everything_it_reported
     info = instance("w-1", busy=2, tasks=2)
     await harness.registry.heartbeat(info, ttl_s=30)
     [seen] = await harness.registry.instances()
-    assert seen == info  # every field, running tasks included, round-trips
+    assert seen == info  # every field, running tasks and task types included, round-trips
+    assert seen.types == ("resize_image", "send_email")
     assert seen.started_at.tzinfo is not None
     assert seen.tasks[1].started_at == T0 + timedelta(milliseconds=1)
 

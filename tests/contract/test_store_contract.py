@@ -5,12 +5,16 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import delete
 
-from engine.adapters.sql import SqlTaskStore
-from engine.domain.errors import Conflict, NotFound
-from engine.domain.models import Completion, NewTask, Outcome, RateLimit, TaskFilter, TenantState
-from engine.domain.states import InvalidTransition, TaskState, Transition
-from engine.ports import Lease
+from skiplock.adapters.sql import SqlTaskStore
+from skiplock.adapters.sql.migrations import LATEST_VERSION
+from skiplock.adapters.sql.schema import task_counts
+from skiplock.adapters.sql.worker_ops import UNKNOWN_BACKLOG
+from skiplock.domain.errors import Conflict, NotFound
+from skiplock.domain.models import Completion, NewTask, Outcome, RateLimit, TaskFilter, TenantState
+from skiplock.domain.states import InvalidTransition, TaskState, Transition
+from skiplock.ports import Lease
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 LEASE = timedelta(seconds=30)
@@ -60,6 +64,56 @@ def test_submitted_tasks_round_trip_with_payload_and_utc_times(
     assert got.state is TaskState.QUEUED
     assert got.created_at == T0
     assert got.tenant == "acme"
+
+
+def test_payloads_the_sql_must_escape_round_trip_through_a_batch_and_a_claim(
+    store: SqlTaskStore, tenant: int
+) -> None:
+    awkward = [
+        {"q": 'it\'s "quoted"'},
+        {"pct": "100% %s %(x)s"},
+        {"bs": "back\\slash \\' \\n"},
+        {"nul": "a\u0000b", "é": "日本 🙂"},
+        None,
+    ]
+    later = T0 + timedelta(seconds=5)
+    submitted = store.submit(
+        [new(tenant, payload=p, idempotency_key=f"k{i}'%") for i, p in enumerate(awkward)]
+        + [new(tenant, run_at=later)],
+        now=T0,
+    )
+    ids = [s.task.id for s in submitted]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    assert [store.get_task(i).payload for i in ids[:-1]] == awkward
+    assert [store.get_task(i).idempotency_key for i in ids[:-1]] == [
+        f"k{i}'%" for i in range(len(awkward))
+    ]
+    assert store.get_task(ids[-1]).run_at == later
+    claimed = store.claim({tenant: 10}, worker="w:1", now=T0, lease_until=T0 + LEASE)
+    assert [(c.id, c.payload, c.attempt) for c in claimed] == [
+        (i, p, 1) for i, p in zip(ids, awkward, strict=False)
+    ]
+    assert all(c.created_at == T0 and c.run_at == T0 and c.tenant == "acme" for c in claimed)
+
+
+def test_complete_and_claim_writes_results_and_claims_in_one_go(
+    store: SqlTaskStore, tenant: int
+) -> None:
+    store.submit([new(tenant) for _ in range(3)], now=T0)
+    first = claim_one(store, tenant)
+    stale = Completion(first.id, first.attempt + 1, Transition.SUCCEED, Outcome.SUCCEEDED, T0)
+    accepted, claimed = store.complete_and_claim(
+        [succeed(first.id, first.attempt), stale],
+        {tenant: 5},
+        worker="w:1",
+        now=T0,
+        lease_until=T0 + LEASE,
+    )
+    assert [(c.task_id, c.attempt) for c in accepted] == [(first.id, first.attempt)]
+    assert len(claimed) == 2 and all(c.attempt == 1 for c in claimed)
+    assert store.get_task(first.id).state is TaskState.SUCCEEDED
+    assert {store.get_task(c.id).state for c in claimed} == {TaskState.RUNNING}
+    assert store.ready_tenants() == []  # the counts saw the claim (the walk checks more)
 
 
 def test_a_future_run_at_makes_the_task_scheduled(store: SqlTaskStore, tenant: int) -> None:
@@ -180,13 +234,21 @@ def test_failures_retry_then_dead_letter(store: SqlTaskStore, tenant: int) -> No
     store.complete(
         [
             Completion(
-                c1.id, 1, Transition.FAIL_RETRY, Outcome.FAILED, T0, error="boom", retry_at=retry_at
+                c1.id,
+                1,
+                Transition.FAIL_RETRY,
+                Outcome.FAILED,
+                T0,
+                error="boom",
+                retry_at=retry_at,
+                traceback="Traceback (most recent call last):\nValueError: boom\n",
             )
         ]
     )
     task = store.get_task(c1.id)
     assert task.state is TaskState.RETRYING and task.run_at == retry_at
     assert task.last_error == "boom"
+    assert task.attempts[0].traceback == "Traceback (most recent call last):\nValueError: boom\n"
     store.promote_due(now=retry_at, limit=10)
     c2 = claim_one(store, tenant, now=retry_at)
     store.complete(
@@ -194,8 +256,10 @@ def test_failures_retry_then_dead_letter(store: SqlTaskStore, tenant: int) -> No
     )
     dead = store.get_task(c2.id)
     assert dead.state is TaskState.DEAD and dead.last_error == "boom again"
-    again = store.requeue(c2.id, tenant_id=None, now=retry_at)
+    assert dead.attempts[1].traceback is None and dead.requeued_by is None
+    again = store.requeue(c2.id, tenant_id=None, now=retry_at, by="admin key 'ops' (abc)")
     assert again.state is TaskState.QUEUED
+    assert again.requeued_at == retry_at and again.requeued_by == "admin key 'ops' (abc)"
     assert again.attempt - again.attempt_base == 0  # a fresh budget; the fence keeps growing
     assert claim_one(store, tenant, now=retry_at).attempt == 3
 
@@ -291,6 +355,30 @@ def test_bulk_changes_touch_only_matching_tasks_in_allowed_states(
     assert len(requeued) == 2
 
 
+def test_ready_tenants_report_each_tenants_true_backlog(store: SqlTaskStore, tenant: int) -> None:
+    other = store.create_tenant("globex", weight=2, rate_limit=None, now=T0).id
+    store.submit([new(tenant, type=t) for t in ("a", "b", "b")], now=T0)
+    store.submit([new(other) for _ in range(5)], now=T0)
+    store.submit([new(other, run_at=T0 + LEASE)], now=T0)  # scheduled: not ready
+    assert {(r.tenant_id, r.queued) for r in store.ready_tenants()} == {(tenant, 3), (other, 5)}
+    store.claim({tenant: 2, other: 1}, worker="w:1", now=T0, lease_until=T0 + LEASE)
+    assert {(r.tenant_id, r.queued) for r in store.ready_tenants()} == {(tenant, 1), (other, 4)}
+    store.claim({tenant: 1}, worker="w:1", now=T0, lease_until=T0 + LEASE)
+    assert {r.tenant_id for r in store.ready_tenants()} == {other}
+
+
+def test_a_backlog_the_counts_do_not_know_is_reported_as_deep(
+    store: SqlTaskStore, tenant: int
+) -> None:
+    # Rows written around the store (a bulk load before ``skiplock recount``) have no
+    # counts: the tenant must still be claimed from, and not one task at a time.
+    store.submit([new(tenant) for _ in range(3)], now=T0)
+    with store.engine.begin() as conn:
+        conn.execute(delete(task_counts))
+    [ready] = store.ready_tenants()
+    assert ready.queued == UNKNOWN_BACKLOG
+
+
 def test_ready_tenants_skip_paused_ones(store: SqlTaskStore, tenant: int) -> None:
     other = store.create_tenant("globex", weight=3, rate_limit=None, now=T0).id
     store.submit([new(tenant), new(other)], now=T0)
@@ -326,7 +414,7 @@ def test_tenants_and_keys(store: SqlTaskStore) -> None:
         store.create_tenant("acme", weight=1, rate_limit=None, now=T0)
     updated = store.update_tenant(t.id, weight=5, clear_rate_limit=True, state=TenantState.DRAINING)
     assert (updated.weight, updated.rate_limit, updated.state) == (5, None, TenantState.DRAINING)
-    from engine.domain.models import Role
+    from skiplock.domain.models import Role
 
     info = store.create_api_key(
         role=Role.TENANT, tenant_id=t.id, name="k", prefix="abcdefgh", secret_hash="0" * 64, now=T0
@@ -338,7 +426,7 @@ def test_tenants_and_keys(store: SqlTaskStore) -> None:
 
 
 def test_sessions_expire_end_and_are_pruned(store: SqlTaskStore) -> None:
-    from engine.domain.models import Role
+    from skiplock.domain.models import Role
 
     info = store.create_api_key(
         role=Role.ADMIN, tenant_id=None, name="b", prefix="sessions1", secret_hash="1" * 64, now=T0
@@ -359,3 +447,84 @@ def test_sessions_expire_end_and_are_pruned(store: SqlTaskStore) -> None:
     assert store.prune_sessions(now=T0) == 0
     assert store.prune_sessions(now=later) == 1
     assert store.find_session("b" * 64, now=T0) is None
+
+
+def test_a_database_from_before_key_use_tracking_upgrades(store: SqlTaskStore) -> None:
+    """Undo migration 5 by hand (as a v4 database looks), then migrate again."""
+    from sqlalchemy import inspect, text
+
+    with store.engine.begin() as conn:
+        conn.execute(
+            text(
+                "DROP INDEX ix_sessions_key"
+                + (" ON sessions" if store.dialect.name == "mysql" else "")
+            )
+        )
+        conn.execute(text("ALTER TABLE api_keys DROP COLUMN last_used_at"))
+        conn.execute(text("DELETE FROM skiplock_schema WHERE version >= 5"))
+    store.migrate()
+    with store.engine.connect() as conn:
+        columns = {c["name"] for c in inspect(conn).get_columns("api_keys")}
+        indexes = {i["name"] for i in inspect(conn).get_indexes("sessions")}
+    assert "last_used_at" in columns and "ix_sessions_key" in indexes
+    assert store.migrate() == LATEST_VERSION
+
+
+def test_a_database_from_before_tracebacks_and_requeue_marks_upgrades(
+    store: SqlTaskStore,
+) -> None:
+    """Undo migration 7 by hand (as a v6 database looks), then migrate again."""
+    from sqlalchemy import inspect, text
+
+    with store.engine.begin() as conn:
+        conn.execute(text("ALTER TABLE task_attempts DROP COLUMN traceback"))
+        conn.execute(text("ALTER TABLE tasks DROP COLUMN requeued_at"))
+        conn.execute(text("ALTER TABLE tasks DROP COLUMN requeued_by"))
+        conn.execute(text("DELETE FROM skiplock_schema WHERE version >= 7"))
+    store.migrate()
+    with store.engine.connect() as conn:
+        attempt_columns = {c["name"] for c in inspect(conn).get_columns("task_attempts")}
+        task_columns = {c["name"] for c in inspect(conn).get_columns("tasks")}
+    assert "traceback" in attempt_columns
+    assert {"requeued_at", "requeued_by"} <= task_columns
+    assert store.migrate() == LATEST_VERSION
+
+
+def test_a_keys_last_use_is_kept_to_the_minute(store: SqlTaskStore) -> None:
+    from skiplock.domain.models import Role
+
+    info = store.create_api_key(
+        role=Role.ADMIN, tenant_id=None, name="u", prefix="lastused1", secret_hash="2" * 64, now=T0
+    )
+    assert info.last_used_at is None
+    store.touch_api_key(info.id, now=T0)
+    store.touch_api_key(info.id, now=T0 + timedelta(seconds=30))  # within the minute: no write
+    [listed] = [k for k in store.list_api_keys() if k.id == info.id]
+    assert listed.last_used_at == T0
+    store.touch_api_key(info.id, now=T0 + timedelta(seconds=61))
+    found = store.find_api_key("lastused1")
+    assert found is not None and found.info.last_used_at == T0 + timedelta(seconds=61)
+
+
+def test_a_key_keeps_only_its_newest_sessions(store: SqlTaskStore) -> None:
+    from skiplock.domain.models import Role
+
+    mine, other = (
+        store.create_api_key(
+            role=Role.ADMIN,
+            tenant_id=None,
+            name=n,
+            prefix=f"bound{n}xx",
+            secret_hash="3" * 64,
+            now=T0,
+        )
+        for n in ("aa", "bb")
+    )
+    later = T0 + timedelta(hours=12)
+    store.create_session(token_hash="o" * 64, key_id=other.id, now=T0, expires_at=later)
+    for i, h in enumerate("abcd"):
+        at = T0 + timedelta(seconds=i)
+        store.create_session(token_hash=h * 64, key_id=mine.id, now=at, expires_at=later, keep=3)
+    assert store.find_session("a" * 64, now=T0) is None  # the oldest ended
+    assert all(store.find_session(h * 64, now=T0) is not None for h in "bcd")
+    assert store.find_session("o" * 64, now=T0) is not None  # another key's are untouched

@@ -13,10 +13,10 @@ import httpx
 import pytest
 import uvicorn
 
-from engine import keys
-from engine.api.app import create_app
-from engine.settings import Settings
-from engine.wiring import Engine, build_engine, open_store, prepare_database
+from skiplock import keys
+from skiplock.api.app import create_app
+from skiplock.settings import Settings
+from skiplock.wiring import Engine, build_engine, open_store, prepare_database
 
 
 @dataclass
@@ -68,6 +68,7 @@ def make_settings(url: str, **overrides: Any) -> Settings:
         "lease_s": 5.0,
         "registry_ttl_s": 2.0,
         "complete_flush_s": 0.0,
+        "demo": True,  # the demo routes are exercised like any other
     }
     base.update(overrides)
     return Settings(**base)

@@ -3,6 +3,9 @@ request is checked to have stored nothing."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import pytest
 
 from tests.integration.conftest import Harness
@@ -203,7 +206,7 @@ async def test_a_draining_tenant_refuses_submissions_and_reports_drained(api: Ha
     await api.client.post(
         "/api/tasks/bulk/cancel", json={"filter": {"tenant": "acme"}}, headers=api.admin
     )
-    api.engine.context.extras.pop("stats", None)
+    api.engine.context.state.forget_stats()
     after = (await api.client.get("/api/tenants/acme", headers=api.admin)).json()
     assert after["drained"] is True
 
@@ -308,9 +311,40 @@ async def test_demo_seed_and_clear(api: Harness) -> None:
     r = await api.client.post("/api/demo/seed", json={"count": 50}, headers=api.admin)
     assert r.json()["created"] == 50
     assert await api.count() == 50
+    counted = await api.client.post("/api/demo/clear", json={"dry_run": True}, headers=api.admin)
+    assert counted.json() == {"deleted": 50, "dry_run": True}
+    assert await api.count() == 50, "a dry run deletes nothing"
     cleared = await api.client.post("/api/demo/clear", headers=api.admin)
-    assert cleared.json()["deleted"] == 50
+    assert cleared.json() == {"deleted": 50, "dry_run": False}
     assert await api.count() == 0
+
+
+async def test_demo_routes_are_404_unless_the_server_enables_them(
+    harness_factory: Callable[..., Any], sqlite_url: str
+) -> None:
+    h = await harness_factory(sqlite_url, demo=False)
+    try:
+        for path in ("/api/demo/seed", "/api/demo/clear"):
+            r = await h.client.post(path, json={}, headers=h.admin)
+            assert r.status_code == 404, r.text
+            assert "SKIPLOCK_DEMO" in r.json()["message"]
+        assert await h.count() == 0
+    finally:
+        await h.client.aclose()
+        await h.engine.stop()
+
+
+async def test_a_tenant_weight_out_of_range_is_refused_not_clamped(api: Harness) -> None:
+    await api.tenant("acme", weight=3)
+    r = await api.client.patch("/api/tenants/acme", json={"weight": 5000}, headers=api.admin)
+    assert r.status_code == 422, r.text
+    assert "weight" in r.text
+    created = await api.client.post(
+        "/api/tenants", json={"name": "big", "weight": 5000}, headers=api.admin
+    )
+    assert created.status_code == 422, created.text
+    tenant = (await api.client.get("/api/tenants/acme", headers=api.admin)).json()
+    assert tenant["weight"] == 3
 
 
 async def test_openapi_documents_the_task_endpoints(api: Harness) -> None:
@@ -344,8 +378,126 @@ async def test_queue_stats_report_depth_weight_and_oldest_age(api: Harness) -> N
         },
         headers=api.admin,
     )
-    api.engine.context.extras.pop("stats", None)
+    api.engine.context.state.forget_stats()
     full = (await api.client.get("/api/queue/stats", headers=api.admin)).json()
     [acme] = [t for t in full["tenants"] if t["tenant"] == "acme"]
     assert (acme["queued"], acme["scheduled"]) == (2, 1)
     assert acme["oldest_queued_age_s"] >= 0 and full["totals"]["queued"] == 2
+
+
+async def test_lists_sort_either_way_and_page_by_their_cursor(api: Harness) -> None:
+    ids = []
+    for delay in (30, 10, 20):
+        r = await api.client.post(
+            "/api/tasks", json={"type": "noop", "delay_s": delay}, headers=api.admin
+        )
+        ids.append(r.json()["id"])
+
+    async def walk(sort: str) -> list[int]:
+        seen: list[int] = []
+        params: dict[str, str | int] = {"sort": sort, "limit": 1}
+        while True:
+            page = (await api.client.get("/api/tasks", params=params, headers=api.admin)).json()
+            seen += [t["id"] for t in page["items"]]
+            if page["next_cursor"] is None:
+                return seen
+            params["cursor"] = page["next_cursor"]
+
+    assert await walk("-created") == sorted(ids, reverse=True)
+    assert await walk("created") == sorted(ids)
+    assert await walk("run_at") == [ids[1], ids[2], ids[0]]
+    assert await walk("-run_at") == [ids[0], ids[2], ids[1]]
+    assert await walk("-finished") == []  # nothing finished yet
+    bad = await api.client.get(
+        "/api/tasks", params={"sort": "run_at", "cursor": "12"}, headers=api.admin
+    )
+    assert bad.status_code == 400 and "cursor" in bad.json()["message"]
+    unknown = await api.client.get("/api/tasks", params={"sort": "payload"}, headers=api.admin)
+    assert unknown.status_code == 422
+
+
+async def test_count_answers_the_list_filters(api: Harness) -> None:
+    for _ in range(3):
+        await api.client.post("/api/tasks", json={"type": "noop"}, headers=api.admin)
+    queued = await api.client.get("/api/tasks/count?state=queued", headers=api.admin)
+    assert queued.json() == {"total": 3, "exact": True}
+    everything = await api.client.get("/api/tasks/count", headers=api.admin)
+    assert everything.json() == {"total": 3, "exact": True}
+    none = await api.client.get("/api/tasks/count?state=dead", headers=api.admin)
+    assert none.json() == {"total": 0, "exact": True}
+    other = await api.client.get("/api/tasks/count?tenant=nobody", headers=api.admin)
+    assert other.status_code == 404
+
+
+async def test_run_now_makes_a_scheduled_task_due_and_refuses_others(api: Harness) -> None:
+    later = (
+        await api.client.post(
+            "/api/tasks", json={"type": "noop", "delay_s": 3600}, headers=api.admin
+        )
+    ).json()
+    assert later["state"] == "scheduled"
+    ran = await api.client.post(f"/api/tasks/{later['id']}/run-now", headers=api.admin)
+    assert ran.status_code == 200, ran.text
+    assert ran.json()["state"] == "queued"
+    assert ran.json()["run_at"] < later["run_at"]
+    again = await api.client.post(f"/api/tasks/{later['id']}/run-now", headers=api.admin)
+    assert again.status_code == 409, again.text
+    reader_key = (
+        await api.client.post("/api/keys", json={"role": "reader"}, headers=api.admin)
+    ).json()["key"]
+    other = (
+        await api.client.post(
+            "/api/tasks", json={"type": "noop", "delay_s": 3600}, headers=api.admin
+        )
+    ).json()
+    refused = await api.client.post(
+        f"/api/tasks/{other['id']}/run-now", headers=api.as_key(reader_key)
+    )
+    assert refused.status_code == 403
+    scheduled = await api.client.get(f"/api/tasks/{other['id']}", headers=api.admin)
+    assert scheduled.json()["state"] == "scheduled"
+
+
+async def test_delete_removes_a_scheduled_task_and_refuses_every_other_state(
+    api: Harness,
+) -> None:
+    later = (
+        await api.client.post(
+            "/api/tasks", json={"type": "noop", "delay_s": 3600}, headers=api.admin
+        )
+    ).json()
+    gone = await api.client.delete(f"/api/tasks/{later['id']}", headers=api.admin)
+    assert gone.status_code == 200, gone.text
+    assert (gone.json()["id"], gone.json()["state"]) == (later["id"], "scheduled")
+    assert (await api.client.get(f"/api/tasks/{later['id']}", headers=api.admin)).status_code == 404
+    count = await api.client.get("/api/tasks/count?state=scheduled", headers=api.admin)
+    assert count.json()["total"] == 0
+
+    due = (await api.client.post("/api/tasks", json={"type": "noop"}, headers=api.admin)).json()
+    refused = await api.client.delete(f"/api/tasks/{due['id']}", headers=api.admin)
+    assert refused.status_code == 409
+    assert refused.json()["message"] == (
+        f"only a scheduled task can be deleted; task {due['id']} is queued"
+    )
+    assert (await api.client.get(f"/api/tasks/{due['id']}", headers=api.admin)).status_code == 200
+
+
+async def test_delete_stays_inside_the_tenant_and_is_refused_to_readers(api: Harness) -> None:
+    acme = await api.tenant("acme")
+    globex = await api.tenant("globex")
+    mine = (
+        await api.client.post(
+            "/api/tasks", json={"type": "noop", "delay_s": 3600}, headers=api.as_key(acme)
+        )
+    ).json()
+    theirs = await api.client.delete(f"/api/tasks/{mine['id']}", headers=api.as_key(globex))
+    assert theirs.status_code == 404
+    reader_key = (
+        await api.client.post("/api/keys", json={"role": "reader"}, headers=api.admin)
+    ).json()["key"]
+    read_only = await api.client.delete(f"/api/tasks/{mine['id']}", headers=api.as_key(reader_key))
+    assert read_only.status_code == 403
+    still = await api.client.get(f"/api/tasks/{mine['id']}", headers=api.as_key(acme))
+    assert still.json()["state"] == "scheduled"
+    own = await api.client.delete(f"/api/tasks/{mine['id']}", headers=api.as_key(acme))
+    assert own.status_code == 200

@@ -64,6 +64,59 @@ async def test_failures_retry_then_dead_letter_then_requeue(embedded: Harness) -
     assert len(again["attempts"]) == 6  # a fresh budget of three more attempts
 
 
+async def test_each_failed_attempt_keeps_its_traceback(embedded: Harness) -> None:
+    r = await embedded.client.post(
+        "/api/tasks",
+        json={"type": "fail", "payload": {"message": "disk full"}, "max_attempts": 2},
+        headers=embedded.admin,
+    )
+    dead = await _reaches(embedded, r.json()["id"], "dead")
+    assert len(dead["attempts"]) == 2
+    for attempt in dead["attempts"]:
+        trace = attempt["traceback"]
+        assert trace.startswith("Traceback (most recent call last):")
+        assert "in _fail" in trace  # the handler's own frame
+        assert trace.rstrip().endswith("RuntimeError: disk full")
+
+
+async def test_a_huge_traceback_is_stored_cut_to_its_bound(embedded: Harness) -> None:
+    message = "x" * 100_000
+    r = await embedded.client.post(
+        "/api/tasks",
+        json={"type": "fail", "payload": {"message": message}, "max_attempts": 1},
+        headers=embedded.admin,
+    )
+    dead = await _reaches(embedded, r.json()["id"], "dead")
+    trace = dead["attempts"][0]["traceback"]
+    assert len(trace) <= 16 * 1024
+    assert "characters cut" in trace
+    assert trace.startswith("Traceback (most recent call last):")
+
+
+async def test_a_manual_requeue_is_marked_with_who_did_it(embedded: Harness) -> None:
+    r = await embedded.client.post(
+        "/api/tasks", json={"type": "fail", "max_attempts": 1}, headers=embedded.admin
+    )
+    dead = await _reaches(embedded, r.json()["id"], "dead")
+    assert dead["requeued_at"] is None and dead["requeued_by"] is None
+    requeued = (
+        await embedded.client.post(f"/api/tasks/{dead['id']}/retry", headers=embedded.admin)
+    ).json()
+    assert requeued["requeued_at"] is not None
+    me = (await embedded.client.get("/api/whoami", headers=embedded.admin)).json()
+    assert requeued["requeued_by"] == f"admin key 'bootstrap' ({me['key_prefix']})"
+    assert requeued["attempt_base"] == 1  # the attempt before the requeue
+    again = await _reaches(embedded, dead["id"], "dead")
+    assert again["attempts_used"] == 1 and again["attempt"] == 2
+    assert again["requeued_by"] == requeued["requeued_by"]
+    # The bulk form records it too.
+    bulk = await embedded.client.post(
+        "/api/tasks/bulk/retry", json={"ids": [dead["id"]]}, headers=embedded.admin
+    )
+    assert bulk.json()["changed"] == 1
+    assert (await _task(embedded, dead["id"]))["attempt_base"] == 2
+
+
 async def test_a_timed_out_attempt_fails_and_frees_its_slot(embedded: Harness) -> None:
     slow = await embedded.client.post(
         "/api/tasks",

@@ -20,8 +20,10 @@ import gc
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
+import requests
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
@@ -101,12 +103,20 @@ def test_no_operation_answers_5xx_or_off_schema(
         if case.method == "DELETE" and case.path == "/api/keys/{key_id}" and own_key:
             # Revoking the fuzzer's own key would turn every later case into a 401.
             case.path_parameters["key_id"] = admin_key_id + 1_000_000
-        case.call_and_validate(
-            base_url=engine.url,
-            headers=engine.headers,
-            excluded_checks=[positive_data_acceptance, negative_data_rejection],
-            timeout=REQUEST_TIMEOUT_S,
-        )
+        try:
+            case.call_and_validate(
+                base_url=engine.url,
+                headers=engine.headers,
+                excluded_checks=[positive_data_acceptance, negative_data_rejection],
+                timeout=REQUEST_TIMEOUT_S,
+            )
+        except requests.ConnectionError:
+            # A request line past the HTTP layer's 16 KiB limit is refused (400) before the
+            # app runs, and the connection closes while the client may still be sending:
+            # the client then sees a reset instead of the 400. Not the app's answer.
+            if len(case.formatted_path) + len(urlencode(case.query or {}, doseq=True)) > 16_384:
+                return
+            raise
 
     failures: dict[str, str] = {}
     tested = 0

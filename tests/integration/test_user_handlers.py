@@ -11,7 +11,7 @@ import httpx
 from tests.processes import EngineProcess
 
 MODULE = """
-from engine import handler
+from skiplock import handler
 
 @handler("double")
 def double(payload, ctx):

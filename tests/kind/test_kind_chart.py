@@ -82,7 +82,14 @@ def api(kubectl: str, release: str) -> Iterator[httpx.Client]:
         stderr=subprocess.DEVNULL,
     )
     key = run(
-        kubectl, "-n", NAMESPACE, "get", "secret", release, "-o", "jsonpath={.data.admin-key}"
+        kubectl,
+        "-n",
+        NAMESPACE,
+        "get",
+        "secret",
+        f"{release}-keys",
+        "-o",
+        "jsonpath={.data.admin-key}",
     )
     import base64
 
@@ -110,6 +117,8 @@ def test_operator_scales_workers_with_the_queue_and_applies_tenants(
     def tq() -> dict[str, Any]:
         return get_json(kubectl, "taskqueue", release)
 
+    # The operator applies a TaskQueue's tenant settings but creates no tenant.
+    assert api.post("/api/tenants", json={"name": "e2e-paused"}).status_code in (201, 409)
     ready = wait_for(
         lambda: any(
             c["type"] == "Ready" and c["status"] == "True"

@@ -10,7 +10,7 @@ import fastapi
 import httpx
 import pytest
 
-from engine.api.dashboard import CONFIG_PLACEHOLDER, mount_dashboard, render_index
+from skiplock.api.dashboard import CONFIG_PLACEHOLDER, mount_dashboard, render_index
 
 INDEX = f"""<!doctype html>
 <html><head><meta charset="UTF-8" />
@@ -29,10 +29,10 @@ def static_dir(tmp_path: pathlib.Path) -> pathlib.Path:
     return tmp_path
 
 
-def make_app(static_dir: pathlib.Path) -> fastapi.FastAPI:
+def make_app(static_dir: pathlib.Path, *, demo: bool = False) -> fastapi.FastAPI:
     app = fastapi.FastAPI()
     # Mounted first on purpose: the catch-all must not shadow API routes added later.
-    mount_dashboard(app, static_dir=static_dir)
+    mount_dashboard(app, static_dir=static_dir, demo=demo)
 
     @app.get("/api/ping")
     async def ping() -> dict[str, str]:
@@ -50,12 +50,12 @@ def client(app: fastapi.FastAPI, root_path: str = "") -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=transport, base_url="http://testserver")
 
 
-def injected_config(body: str) -> dict[str, str]:
+def injected_config(body: str) -> dict[str, object]:
     match = re.search(
         r'<script id="skiplock-config" type="application/json">(.*?)</script>', body, re.S
     )
     assert match, body
-    parsed: dict[str, str] = json.loads(match.group(1))
+    parsed: dict[str, object] = json.loads(match.group(1))
     return parsed
 
 
@@ -67,7 +67,7 @@ async def test_index_gets_base_path_from_root_path_on_deep_links(
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
     assert response.headers["cache-control"] == "no-cache"
-    assert injected_config(response.text) == {"basePath": "/jobs"}
+    assert injected_config(response.text) == {"basePath": "/jobs", "demo": False}
     assert '<base href="/jobs/">' in response.text
     assert CONFIG_PLACEHOLDER not in response.text
 
@@ -76,7 +76,7 @@ async def test_index_without_root_path_has_empty_base_path(static_dir: pathlib.P
     async with client(make_app(static_dir)) as c:
         response = await c.get("/")
     assert response.status_code == 200
-    assert injected_config(response.text) == {"basePath": ""}
+    assert injected_config(response.text) == {"basePath": "", "demo": False}
     assert '<base href="/">' in response.text
 
 
@@ -84,7 +84,13 @@ async def test_mount_root_without_trailing_slash_serves_index(static_dir: pathli
     async with client(make_app(static_dir), root_path="/jobs") as c:
         response = await c.get("/jobs")
     assert response.status_code == 200
-    assert injected_config(response.text) == {"basePath": "/jobs"}
+    assert injected_config(response.text) == {"basePath": "/jobs", "demo": False}
+
+
+async def test_index_tells_the_app_when_demo_data_is_offered(static_dir: pathlib.Path) -> None:
+    async with client(make_app(static_dir, demo=True)) as c:
+        response = await c.get("/tasks")
+    assert injected_config(response.text) == {"basePath": "", "demo": True}
 
 
 def test_injected_config_cannot_close_the_script_tag() -> None:
@@ -92,7 +98,7 @@ def test_injected_config_cannot_close_the_script_tag() -> None:
     body = render_index(INDEX, hostile)
     config_text = body.split('type="application/json">', 1)[1].split("</script>", 1)[0]
     assert "<" not in config_text
-    assert json.loads(config_text) == {"basePath": hostile}
+    assert json.loads(config_text) == {"basePath": hostile, "demo": False}
     assert "<script>alert(1)" not in body
     escaped = "/x&lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt;&quot;&amp;/"
     assert f'<base href="{escaped}">' in body
@@ -105,6 +111,24 @@ async def test_assets_are_cached_immutably(static_dir: pathlib.Path) -> None:
     assert response.text == "console.log('hi')"
     assert response.headers["cache-control"] == "public, max-age=31536000, immutable"
     assert "javascript" in response.headers["content-type"]
+
+
+async def test_text_assets_are_gzipped_for_clients_that_accept_it(
+    static_dir: pathlib.Path,
+) -> None:
+    script = "export const x = 1;\n" * 500
+    (static_dir / "assets" / "big-abc123.js").write_text(script, encoding="utf-8")
+    async with client(make_app(static_dir)) as c:
+        gzipped = await c.get("/assets/big-abc123.js", headers={"accept-encoding": "gzip"})
+        plain = await c.get("/assets/big-abc123.js", headers={"accept-encoding": "identity"})
+    assert gzipped.headers["content-encoding"] == "gzip"
+    assert int(gzipped.headers["content-length"]) < len(script) // 10
+    assert gzipped.text == script  # httpx decodes it: the same file
+    assert gzipped.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert gzipped.headers["vary"] == "Accept-Encoding"
+    assert "javascript" in gzipped.headers["content-type"]
+    assert "content-encoding" not in plain.headers
+    assert plain.text == script
 
 
 async def test_missing_asset_is_404_not_index(static_dir: pathlib.Path) -> None:

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from engine import keys
+from skiplock import keys
 
 
 def test_generated_keys_parse_and_match_their_hash() -> None:

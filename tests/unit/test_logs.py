@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 import logging
 
-from engine.logs import JsonFormatter, TextFormatter
+from skiplock.logs import JsonFormatter, TextFormatter
 
 
 def _record(**extra: object) -> logging.LogRecord:
@@ -42,3 +42,26 @@ def test_text_lines_append_the_task_fields() -> None:
 
 def test_lines_without_a_task_stay_plain() -> None:
     assert "task_id" not in JsonFormatter().format(_record())
+
+
+def test_text_lines_escape_control_characters_in_messages_and_fields() -> None:
+    record = _record(task_id=7, tenant="a\nb", type="t\r\x1b[2K")
+    record.args = ("boom\n2026-01-01 00:00:00,000 ERROR forged",)
+    line = TextFormatter().format(record)
+    assert "\n" not in line and "\r" not in line and "\x1b" not in line
+    assert "boom\\n2026-01-01" in line
+    assert line.endswith("[task_id=7 tenant=a\\nb type=t\\r\\x1b[2K]")
+
+
+def test_a_traceback_follows_on_indented_lines_whatever_its_message_holds() -> None:
+    try:
+        raise RuntimeError("bad\n2026-01-01 00:00:00,000 ERROR forged")
+    except RuntimeError:
+        import sys
+
+        record = _record()
+        record.exc_info = sys.exc_info()
+    first, *rest = TextFormatter().format(record).split("\n")
+    assert first.endswith("task attempt failed: boom")
+    assert rest and all(line.startswith("    ") for line in rest), rest
+    assert "    2026-01-01 00:00:00,000 ERROR forged" in rest  # indented: not a record

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.domain.retry import backoff_s
+from skiplock.domain.retry import backoff_s
 
 
 @given(attempt=st.integers(1, 200), base=st.floats(0, 60), r=st.floats(0, 0.999999))
@@ -25,5 +25,5 @@ def test_full_jitter_can_retry_immediately() -> None:
 
 
 def test_attempt_numbers_start_at_one() -> None:
-    with pytest.raises(ValueError, match="start at 1"):
+    with pytest.raises(ValueError, match=r"^attempt numbers start at 1$"):
         backoff_s(0, base_s=1, rand=lambda: 0.5)

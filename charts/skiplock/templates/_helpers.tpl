@@ -62,9 +62,33 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 {{- end }}
 
-{{/* The Secret holding admin-key and the database passwords. */}}
+{{/* The Secret holding the database and Redis passwords. */}}
 {{- define "skiplock.secretName" -}}
 {{- default (include "skiplock.fullname" .) .Values.secret.existingSecret }}
+{{- end }}
+
+{{/* The Secret holding the API keys (admin-key, reader-key): the only Secret the operator
+may read. Without the operator, an existingSecret may hold the keys with the passwords. */}}
+{{- define "skiplock.keysSecretName" -}}
+{{- if .Values.secret.existingKeysSecret }}
+{{- .Values.secret.existingKeysSecret }}
+{{- else if .Values.secret.existingSecret }}
+{{- if .Values.operator.enabled }}
+{{- fail "secret.existingSecret holds the database passwords, and the operator must not read them: put the API keys (admin-key, optionally reader-key) in a Secret of their own and name it in secret.existingKeysSecret" }}
+{{- end }}
+{{- .Values.secret.existingSecret }}
+{{- else }}
+{{- printf "%s-keys" (include "skiplock.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+
+{{/* The namespaces the operator watches; the release's own is always among them. */}}
+{{- define "skiplock.operator.namespaces" -}}
+{{- $namespaces := .Values.operator.watchNamespaces | default (list .Release.Namespace) }}
+{{- if not (has .Release.Namespace $namespaces) }}
+{{- fail (printf "operator.watchNamespaces %v must include the release namespace %q: the release's TaskQueue and API-key Secret live there, so without it its workers would never scale" $namespaces .Release.Namespace) }}
+{{- end }}
+{{- toJson $namespaces }}
 {{- end }}
 
 {{- define "skiplock.mysql.fullname" -}}
@@ -157,19 +181,52 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 {{- end }}
 
-{{/* Everything the engine needs, for the api and worker containers. */}}
+{{/* Everything the engine needs, for the api and worker containers. Only the api pods
+bootstrap the admin key, so only they get it: workers run user handler code. */}}
 {{- define "skiplock.engineEnv" -}}
 - name: SKIPLOCK_INSTANCE_ID
   valueFrom:
     fieldRef:
       fieldPath: metadata.name
+{{- include "skiplock.databaseEnv" . }}
+{{- include "skiplock.redisEnv" . }}
+{{- end }}
+
+{{/* The admin and reader keys, for the pods that bootstrap them (the api pods). A
+Secret of the user's may lack reader-key: the operator then reads with the admin key. */}}
+{{- define "skiplock.adminKeyEnv" -}}
 - name: SKIPLOCK_ADMIN_KEY
   valueFrom:
     secretKeyRef:
-      name: {{ include "skiplock.secretName" . }}
+      name: {{ include "skiplock.keysSecretName" . }}
       key: admin-key
-{{ include "skiplock.databaseEnv" . }}
-{{ include "skiplock.redisEnv" . }}
+- name: SKIPLOCK_READER_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "skiplock.keysSecretName" . }}
+      key: reader-key
+      optional: true
+{{- end }}
+
+{{/* The engine URL of this release (its api Service), the one the operator may use. */}}
+{{- define "skiplock.engineUrl" -}}
+{{- printf "http://%s.%s.svc:%d" (include "skiplock.api.fullname" .) .Release.Namespace (int .Values.api.service.port) }}
+{{- end }}
+
+{{/* Container ports of every engine pod: the API and the metrics port. */}}
+{{- define "skiplock.enginePorts" -}}
+- name: http
+  containerPort: {{ .Values.config.port }}
+  protocol: TCP
+- name: metrics
+  containerPort: {{ .Values.config.metricsPort }}
+  protocol: TCP
+{{- end }}
+
+{{/* The ingress-nginx body size for config.maxBodyBytes: whole mebibytes as "16m". */}}
+{{- define "skiplock.nginxBodySize" -}}
+{{- $bytes := int64 .Values.config.maxBodyBytes }}
+{{- if eq (mod $bytes 1048576) 0 }}{{ printf "%dm" (div $bytes 1048576) }}{{ else }}{{ printf "%d" $bytes }}{{ end }}
 {{- end }}
 
 {{/* Restart pods when settings change. The Secret's generated values survive upgrades

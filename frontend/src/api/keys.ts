@@ -12,6 +12,9 @@ export const keys = {
   types: (windowS: number) => ['analytics', 'types', windowS] as const,
   tenantBreakdown: (windowS: number) => ['analytics', 'tenants', windowS] as const,
   workers: ['workers'] as const,
+  taskTypes: ['task-types'] as const,
   queueStats: ['queue-stats'] as const,
   tenants: ['tenants'] as const,
+  apiKeys: ['api-keys'] as const,
+  schedules: ['schedules'] as const,
 };

@@ -37,6 +37,15 @@ export interface Task {
   finished_at: string | null;
   lease_owner?: string | null;
   lease_expires_at?: string | null;
+  /** Attempts charged to the current budget (attempt - attempt_base). */
+  attempts_used?: number;
+  /** Attempts up to this number ran before the last manual requeue (or a release). */
+  attempt_base?: number;
+  /** The last manual requeue, and who did it (role, key name, key prefix). */
+  requeued_at?: string | null;
+  requeued_by?: string | null;
+  /** The schedule that fired it (docs/API.md), or null. */
+  schedule?: string | null;
 }
 
 export interface Attempt {
@@ -46,6 +55,8 @@ export interface Attempt {
   finished_at: string | null;
   outcome: string | null;
   error: string | null;
+  /** A failed attempt's traceback, at most 16 KiB. */
+  traceback?: string | null;
 }
 
 export interface TaskDetail extends Task {
@@ -57,7 +68,8 @@ export interface TaskPage {
   next_cursor: string | null;
 }
 
-export type Role = 'admin' | 'tenant';
+/** admin: everything; reader: sees what an admin sees, changes nothing; tenant: its own tasks. */
+export type Role = 'admin' | 'reader' | 'tenant';
 
 export interface Whoami {
   role: Role;
@@ -135,10 +147,28 @@ export interface WorkerInstance {
   slots: number;
   busy: number;
   tasks: WorkerTask[];
+  /** Task types this instance's workers handle (absent from engines before announcements). */
+  types?: string[];
 }
 
 export interface Workers {
   instances: WorkerInstance[];
+}
+
+/** A task type some worker has announced (GET /api/task-types). */
+export interface TaskType {
+  name: string;
+  /** Live instances whose workers handle it now; empty when none runs. */
+  instances: string[];
+  first_seen: string;
+  last_seen: string;
+  max_attempts: number | null;
+  timeout_s: number | null;
+  cost: number | null;
+}
+
+export interface TaskTypes {
+  types: TaskType[];
 }
 
 export type TenantState = 'active' | 'paused' | 'draining';
@@ -186,12 +216,14 @@ export interface BulkFilter {
   created_before?: string;
 }
 
-export type BulkRequest = { ids: number[] } | { filter: BulkFilter };
+export type BulkRequest = ({ ids: number[] } | { filter: BulkFilter }) & { dry_run?: boolean };
 
 export interface BulkResult {
   changed: number;
   ids: number[];
   truncated?: boolean;
+  /** True when nothing changed: `changed` and `ids` are what the action would change. */
+  dry_run?: boolean;
 }
 
 export interface CreatedTenant {
@@ -212,4 +244,64 @@ export interface TaskEvent {
   type?: string;
   attempt?: number;
   error?: string | null;
+  /** The task is gone (a deleted scheduled task); `state` is the one it was deleted in. */
+  deleted?: boolean;
+}
+
+export interface ApiKey {
+  id: number;
+  prefix: string;
+  role: Role;
+  tenant: string | null;
+  name: string;
+  created_at: string;
+  revoked_at: string | null;
+  last_used_at: string | null;
+}
+
+export interface CreatedKey extends ApiKey {
+  /** The secret, shown once: the server keeps only its hash. */
+  key: string;
+}
+
+export type CatchUp = 'none' | 'one' | 'all';
+
+/** A schedule as GET /api/schedules answers it (ScheduleOut). */
+export interface Schedule {
+  name: string;
+  tenant: string;
+  type: string;
+  payload: Json;
+  cron: string | null;
+  every_s: number | null;
+  timezone: string;
+  priority: number;
+  cost: number | null;
+  max_attempts: number | null;
+  timeout_s: number | null;
+  catch_up: CatchUp;
+  enabled: boolean;
+  next_run_at: string | null;
+  last_run_at: string | null;
+  last_task_id: number | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface ScheduleIn {
+  name: string;
+  type: string;
+  tenant?: string;
+  payload?: Json;
+  cron?: string;
+  every_s?: number;
+  timezone: string;
+  catch_up: CatchUp;
+}
+
+export interface PreviewIn {
+  cron?: string;
+  every_s?: number;
+  timezone: string;
+  count: number;
 }

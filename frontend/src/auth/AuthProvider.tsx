@@ -27,7 +27,7 @@ function readStoredSession(): Whoami | null {
     const raw = sessionStorage.getItem(SESSION_STORAGE_KEY);
     if (!raw) return null;
     const parsed = JSON.parse(raw) as Whoami;
-    return parsed && (parsed.role === 'admin' || parsed.role === 'tenant') ? parsed : null;
+    return parsed && (parsed.role === 'admin' || parsed.role === 'reader' || parsed.role === 'tenant') ? parsed : null;
   } catch {
     return null;
   }
@@ -126,4 +126,19 @@ export function useSession(): Whoami {
 export function useIsAdmin(): boolean {
   const { state } = useAuth();
   return state.status === 'authenticated' && state.session.role === 'admin';
+}
+
+/** Admins and readers see every tenant and the admin pages (readers without their actions). */
+export function useSeesAll(): boolean {
+  const { state } = useAuth();
+  return state.status === 'authenticated' && (state.session.role === 'admin' || state.session.role === 'reader');
+}
+
+/**
+ * May this session change things (cancel, requeue, pause, create, revoke)? A reader key may
+ * not: the server refuses with 403, so the dashboard does not offer the buttons at all.
+ */
+export function useCanAct(): boolean {
+  const { state } = useAuth();
+  return state.status === 'authenticated' && state.session.role !== 'reader';
 }

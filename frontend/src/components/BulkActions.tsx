@@ -1,9 +1,10 @@
 import { useState } from 'react';
 import { Button, Group, Text } from '@mantine/core';
-import { useBulkAction } from '../api/queries';
+import { useBulkAction, useBulkPreview } from '../api/queries';
 import type { BulkFilter, BulkRequest, BulkResult } from '../api/types';
 import { describeFilter } from '../lib/taskFilters';
 import { notifyError, notifySuccess } from '../lib/notify';
+import { BulkPreview, previewReady } from './BulkPreview';
 import { ConfirmModal } from './ConfirmModal';
 
 type Action = 'cancel' | 'retry';
@@ -26,6 +27,7 @@ function summary(action: Action, result: BulkResult): string {
 export function BulkActions({ selectedIds, buildFilter, onDone }: BulkActionsProps) {
   const bulk = useBulkAction();
   const [confirm, setConfirm] = useState<{ action: Action; filter: BulkFilter } | null>(null);
+  const preview = useBulkPreview(confirm?.action ?? 'cancel', confirm?.filter ?? null);
 
   const run = (action: Action, body: BulkRequest) =>
     bulk.mutate(
@@ -68,11 +70,13 @@ export function BulkActions({ selectedIds, buildFilter, onDone }: BulkActionsPro
         confirmLabel={confirm ? `${VERB[confirm.action]} all matching` : ''}
         color={confirm?.action === 'cancel' ? 'red' : 'blue'}
         loading={bulk.isPending}
+        disabled={!previewReady(preview)}
         onClose={() => setConfirm(null)}
         onConfirm={() => confirm && run(confirm.action, { filter: confirm.filter })}
       >
         {confirm && (
           <>
+            <BulkPreview action={confirm.action} preview={preview} />
             This applies to every task matching <strong>{describeFilter(confirm.filter)}</strong>, not only this page (up
             to 10,000 per run). Tasks whose state forbids it are skipped.
           </>

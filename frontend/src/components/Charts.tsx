@@ -8,7 +8,7 @@ import { formatDuration } from '../lib/format';
 export function ChartCard({ title, subtitle, children }: { title: string; subtitle?: string; children: ReactNode }) {
   return (
     <Paper withBorder p="md">
-      <Title order={3} size="h5">
+      <Title order={2} size="h5">
         {title}
       </Title>
       {subtitle && (
@@ -38,6 +38,7 @@ export function ThroughputChart({ rows, h = 240 }: { rows: ThroughputRow[]; h?: 
         { name: 'dead', label: 'Dead', color: 'red.6' },
       ]}
       xAxisProps={{ minTickGap: 24 }}
+      role="figure"
       aria-label="Throughput chart"
     />
   );
@@ -55,6 +56,7 @@ export function FailureRateChart({ rows, h = 240 }: { rows: ThroughputRow[]; h?:
       yAxisProps={{ domain: [0, 100] }}
       xAxisProps={{ minTickGap: 24 }}
       series={[{ name: 'failureRate', label: 'Failure rate', color: 'red.6' }]}
+      role="figure"
       aria-label="Failure rate chart"
     />
   );
@@ -72,6 +74,7 @@ export function LatencyChart({ summary, h = 240 }: { summary: AnalyticsSummary; 
         { name: 'queueWait', label: 'Queue wait', color: 'violet.6' },
         { name: 'runTime', label: 'Run time', color: 'teal.6' },
       ]}
+      role="figure"
       aria-label="Latency percentiles chart"
     />
   );

@@ -1,6 +1,6 @@
-import { Badge, Tooltip } from '@mantine/core';
+import { Badge, Button, Group, Tooltip } from '@mantine/core';
 import type { LiveStatus } from '../live/eventStream';
-import { useLiveStatus } from '../live/LiveProvider';
+import { useLiveStatus, useReconnectNow } from '../live/LiveProvider';
 
 const LOOK: Record<LiveStatus, { label: string; color: string; help: string }> = {
   connecting: { label: 'Connecting', color: 'gray', help: 'Opening the live event stream' },
@@ -12,8 +12,10 @@ const LOOK: Record<LiveStatus, { label: string; color: string; help: string }> =
 
 export function ConnectionBadge({ status }: { status?: LiveStatus }) {
   const current = useLiveStatus();
-  const look = LOOK[status ?? current];
-  return (
+  const reconnectNow = useReconnectNow();
+  const shown = status ?? current;
+  const look = LOOK[shown];
+  const badge = (
     <Tooltip label={look.help}>
       <Badge
         color={look.color}
@@ -28,5 +30,14 @@ export function ConnectionBadge({ status }: { status?: LiveStatus }) {
         {look.label}
       </Badge>
     </Tooltip>
+  );
+  if (shown !== 'reconnecting' && shown !== 'polling') return badge;
+  return (
+    <Group gap={4} wrap="nowrap">
+      {badge}
+      <Button size="compact-xs" variant="subtle" onClick={reconnectNow} data-testid="reconnect-now">
+        Reconnect now
+      </Button>
+    </Group>
   );
 }

@@ -2,15 +2,19 @@ import { AppShell, Burger, Group, NavLink, Text } from '@mantine/core';
 import { useDisclosure } from '@mantine/hooks';
 import {
   IconActivity,
+  IconBoxMultiple,
   IconAlertTriangle,
   IconChartBar,
+  IconClock,
   IconLayoutDashboard,
   IconListDetails,
+  IconKey,
   IconServer,
   IconUsers,
 } from '@tabler/icons-react';
 import { NavLink as RouterNavLink, Outlet, useLocation } from 'react-router';
-import { useIsAdmin } from '../auth/AuthProvider';
+import { useIsAdmin, useSeesAll } from '../auth/AuthProvider';
+import { useFeatures } from '../features';
 import { ConnectionBadge } from './ConnectionBadge';
 import { ColorSchemeToggle, DemoMenu, IdentityMenu } from './HeaderControls';
 
@@ -27,13 +31,18 @@ export const NAV_ITEMS: NavItem[] = [
   { to: '/dead-letters', label: 'Dead letters', icon: IconAlertTriangle },
   { to: '/analytics', label: 'Analytics', icon: IconChartBar },
   { to: '/workers', label: 'Workers', icon: IconServer },
+  { to: '/task-types', label: 'Task types', icon: IconBoxMultiple },
+  { to: '/schedules', label: 'Schedules', icon: IconClock },
   { to: '/tenants', label: 'Tenants', icon: IconUsers, adminOnly: true },
+  { to: '/api-keys', label: 'API keys', icon: IconKey, adminOnly: true },
 ];
 
 export function Layout() {
   const [opened, { toggle, close }] = useDisclosure(false);
   const isAdmin = useIsAdmin();
-  const items = NAV_ITEMS.filter((item) => isAdmin || !item.adminOnly);
+  const { demo } = useFeatures();
+  const seesAll = useSeesAll();
+  const items = NAV_ITEMS.filter((item) => seesAll || !item.adminOnly);
   const { pathname } = useLocation();
   const isActive = (to: string) => (to === '/' ? pathname === '/' : pathname === to || pathname.startsWith(`${to}/`));
 
@@ -47,17 +56,18 @@ export function Layout() {
         Skip to content
       </a>
       <AppShell.Header>
-        <Group h="100%" px="md" justify="space-between" wrap="nowrap">
-          <Group gap="sm" wrap="nowrap">
+        <Group h="100%" px={{ base: 'xs', sm: 'md' }} justify="space-between" wrap="nowrap">
+          <Group gap="xs" wrap="nowrap">
             <Burger opened={opened} onClick={toggle} hiddenFrom="sm" size="sm" aria-label="Toggle navigation" />
             <IconActivity size={24} color="var(--mantine-primary-color-filled)" aria-hidden />
-            <Text fw={700} size="lg">
+            {/* On a phone the logo alone names the app; the header must leave room for Sign out. */}
+            <Text fw={700} size="lg" visibleFrom="xs">
               Skiplock
             </Text>
             <ConnectionBadge />
           </Group>
-          <Group gap="xs" wrap="nowrap">
-            {isAdmin && <DemoMenu />}
+          <Group gap={6} wrap="nowrap">
+            {isAdmin && demo && <DemoMenu />}
             <ColorSchemeToggle />
             <IdentityMenu />
           </Group>

@@ -3,7 +3,7 @@ import { Autocomplete, Button, Chip, Group, Select, Stack, TextInput } from '@ma
 import { useDebouncedCallback } from '@mantine/hooks';
 import { IconSearch } from '@tabler/icons-react';
 import { TASK_STATES, type TaskState } from '../api/types';
-import { EMPTY_FILTERS, hasFilters, RANGE_OPTIONS, type RangeKey, type TaskFilters } from '../lib/taskFilters';
+import { EMPTY_FILTERS, hasFilters, RANGE_OPTIONS, SORT_OPTIONS, type RangeKey, type SortKey, type TaskFilters } from '../lib/taskFilters';
 
 export interface TaskFilterBarProps {
   filters: TaskFilters;
@@ -13,9 +13,12 @@ export interface TaskFilterBarProps {
   typeOptions?: string[];
   /** Hide the state chips (the dead-letter page fixes the state). */
   fixedState?: boolean;
+  /** The list's order, when the page offers a choice. */
+  sort?: SortKey;
+  onSortChange?: (sort: SortKey) => void;
 }
 
-export function TaskFilterBar({ filters, onChange, tenantOptions, typeOptions = [], fixedState }: TaskFilterBarProps) {
+export function TaskFilterBar({ filters, onChange, tenantOptions, typeOptions = [], fixedState, sort, onSortChange }: TaskFilterBarProps) {
   const [type, setType] = useState(filters.type);
   const [id, setId] = useState(filters.id);
   useEffect(() => setType(filters.type), [filters.type]);
@@ -93,6 +96,16 @@ export function TaskFilterBar({ filters, onChange, tenantOptions, typeOptions = 
           allowDeselect={false}
           w={180}
         />
+        {onSortChange && (
+          <Select
+            label="Sort"
+            data={SORT_OPTIONS.map((o) => ({ value: o.value, label: o.label }))}
+            value={sort ?? ''}
+            onChange={(value) => onSortChange((value ?? '') as SortKey)}
+            allowDeselect={false}
+            w={200}
+          />
+        )}
         {hasFilters(filters) && (
           <Button variant="subtle" onClick={() => onChange({ ...EMPTY_FILTERS, states: fixedState ? filters.states : [] })}>
             Clear filters

@@ -2,6 +2,7 @@ import type { ReactNode } from 'react';
 import { Anchor, Checkbox, Table, Text, Tooltip } from '@mantine/core';
 import { Link } from 'react-router';
 import type { Task } from '../api/types';
+import { attemptLabel, attemptShort } from '../lib/attempts';
 import { formatDateTime } from '../lib/format';
 import { StateBadge } from './StateBadge';
 
@@ -13,20 +14,32 @@ export interface TaskTableProps {
   /** Extra cell per row, e.g. a requeue button. */
   rowAction?: (task: Task) => ReactNode;
   emptyText?: string;
+  /** Dead letters: when each task died and its payload, instead of when it was created. */
+  deadLetters?: boolean;
+}
+
+function payloadText(payload: Task['payload']): string {
+  return payload === null || payload === undefined ? '' : JSON.stringify(payload);
 }
 
 function truncate(text: string, max = 90): string {
   return text.length > max ? `${text.slice(0, max)}…` : text;
 }
 
-export function TaskTable({ tasks, selected, onSelectedChange, showTenant = true, rowAction, emptyText = 'No tasks match.' }: TaskTableProps) {
+export function TaskTable({ tasks, selected, onSelectedChange, showTenant = true, rowAction, emptyText = 'No tasks match.', deadLetters = false }: TaskTableProps) {
   const selectable = Boolean(selected && onSelectedChange);
   const allSelected = selectable && tasks.length > 0 && tasks.every((t) => selected?.has(t.id));
   const someSelected = selectable && tasks.some((t) => selected?.has(t.id));
 
   const toggleAll = () => {
     if (!onSelectedChange) return;
-    onSelectedChange(allSelected ? new Set() : new Set(tasks.map((t) => t.id)));
+    // This page's rows only: ticks on other pages stay.
+    const next = new Set(selected);
+    for (const t of tasks) {
+      if (allSelected) next.delete(t.id);
+      else next.add(t.id);
+    }
+    onSelectedChange(next);
   };
   const toggle = (id: number) => {
     if (!selected || !onSelectedChange) return;
@@ -55,8 +68,15 @@ export function TaskTable({ tasks, selected, onSelectedChange, showTenant = true
             <Table.Th>Type</Table.Th>
             {showTenant && <Table.Th>Tenant</Table.Th>}
             <Table.Th>State</Table.Th>
-            <Table.Th>Attempt</Table.Th>
-            <Table.Th>Created</Table.Th>
+            <Table.Th>Attempts</Table.Th>
+            {deadLetters ? (
+              <>
+                <Table.Th>Died</Table.Th>
+                <Table.Th>Payload</Table.Th>
+              </>
+            ) : (
+              <Table.Th>Created</Table.Th>
+            )}
             <Table.Th>Last error</Table.Th>
             {rowAction && <Table.Th aria-label="Actions" />}
           </Table.Tr>
@@ -64,7 +84,7 @@ export function TaskTable({ tasks, selected, onSelectedChange, showTenant = true
         <Table.Tbody>
           {tasks.length === 0 && (
             <Table.Tr>
-              <Table.Td colSpan={9}>
+              <Table.Td colSpan={10}>
                 <Text c="dimmed" ta="center" py="md">
                   {emptyText}
                 </Text>
@@ -87,19 +107,35 @@ export function TaskTable({ tasks, selected, onSelectedChange, showTenant = true
                   #{task.id}
                 </Anchor>
               </Table.Td>
-              <Table.Td>{task.type}</Table.Td>
+              <Table.Td>
+                {task.type}
+                {task.schedule && (
+                  <Text size="xs" c="dimmed" className="wrap-anywhere" data-testid="task-schedule">
+                    schedule {task.schedule}
+                  </Text>
+                )}
+              </Table.Td>
               {showTenant && <Table.Td>{task.tenant}</Table.Td>}
               <Table.Td>
                 <StateBadge state={task.state} />
               </Table.Td>
               <Table.Td>
-                {task.attempt}/{task.max_attempts}
-              </Table.Td>
-              <Table.Td>
-                <Text size="sm" style={{ whiteSpace: 'nowrap' }}>
-                  {formatDateTime(task.created_at)}
+                <Text size="sm" span title={attemptLabel(task)} style={{ whiteSpace: 'nowrap' }}>
+                  {attemptShort(task)}
                 </Text>
               </Table.Td>
+              <Table.Td>
+                <Text size="sm" style={{ whiteSpace: 'nowrap' }} data-testid={deadLetters ? 'died-at' : undefined}>
+                  {formatDateTime(deadLetters ? task.finished_at : task.created_at)}
+                </Text>
+              </Table.Td>
+              {deadLetters && (
+                <Table.Td maw={260}>
+                  <Text size="xs" className="mono wrap-anywhere" lineClamp={2} title={truncate(payloadText(task.payload), 2000)} data-testid="payload">
+                    {truncate(payloadText(task.payload), 120) || '—'}
+                  </Text>
+                </Table.Td>
+              )}
               <Table.Td maw={320}>
                 {task.last_error ? (
                   <Tooltip label={truncate(task.last_error, 400)} multiline w={400}>

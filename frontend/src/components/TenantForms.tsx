@@ -10,6 +10,33 @@ function rateLimitError(value: string): string | null {
   return value.trim() === '' || RATE_LIMIT.test(value.trim()) ? null : 'Use COST/SECONDS, e.g. 100/60';
 }
 
+export const MAX_WEIGHT = 1000;
+
+/** Refuse, never clamp: a weight of 5000 saved as 1000 would be a silent surprise. */
+export function weightError(value: number | string): string | null {
+  const n = typeof value === 'number' ? value : Number(value);
+  if (value === '' || !Number.isInteger(n) || n < 1 || n > MAX_WEIGHT) {
+    return `Weight must be a whole number from 1 to ${MAX_WEIGHT}${value === '' ? '' : ` (got ${value})`}`;
+  }
+  return null;
+}
+
+function WeightInput({ value, onChange, description }: { value: number | string; onChange: (v: number | string) => void; description?: string }) {
+  return (
+    <NumberInput
+      label="Weight"
+      description={description}
+      min={1}
+      max={MAX_WEIGHT}
+      clampBehavior="none"
+      allowDecimal={false}
+      value={value}
+      error={weightError(value)}
+      onChange={onChange}
+    />
+  );
+}
+
 export function formatRateLimit(tenant: Pick<Tenant, 'rate_limit'>): string {
   return tenant.rate_limit ? `${tenant.rate_limit.cost}/${tenant.rate_limit.window_s}` : '';
 }
@@ -17,15 +44,16 @@ export function formatRateLimit(tenant: Pick<Tenant, 'rate_limit'>): string {
 export function CreateTenantModal({ opened, onClose, onCreated }: { opened: boolean; onClose: () => void; onCreated: (c: CreatedTenant) => void }) {
   const create = useCreateTenant();
   const [name, setName] = useState('');
-  const [weight, setWeight] = useState<number>(1);
+  const [weight, setWeight] = useState<number | string>(1);
   const [rate, setRate] = useState('');
   const rateError = rateLimitError(rate);
+  const invalid = Boolean(rateError) || weightError(weight) !== null;
 
   const submit = (e: FormEvent) => {
     e.preventDefault();
-    if (!name.trim() || rateError) return;
+    if (!name.trim() || invalid) return;
     create.mutate(
-      { name: name.trim(), weight, ...(rate.trim() ? { rate_limit: rate.trim() } : {}) },
+      { name: name.trim(), weight: Number(weight), ...(rate.trim() ? { rate_limit: rate.trim() } : {}) },
       {
         onSuccess: (created) => {
           setName('');
@@ -43,13 +71,13 @@ export function CreateTenantModal({ opened, onClose, onCreated }: { opened: bool
         <Stack>
           {create.error && <Alert color="red">{errorMessage(create.error)}</Alert>}
           <TextInput label="Name" required value={name} onChange={(e) => setName(e.currentTarget.value)} data-autofocus />
-          <NumberInput label="Weight" description="Share of worker capacity while backlogged (1-1000)" min={1} max={1000} value={weight} onChange={(v) => setWeight(Number(v) || 1)} />
+          <WeightInput value={weight} onChange={setWeight} description="Share of worker capacity while backlogged (1-1000)" />
           <TextInput label="Rate limit" description="COST/SECONDS; empty for none" placeholder="100/60" value={rate} error={rateError} onChange={(e) => setRate(e.currentTarget.value)} />
           <Group justify="flex-end">
             <Button variant="default" onClick={onClose}>
               Close
             </Button>
-            <Button type="submit" loading={create.isPending} disabled={!name.trim() || Boolean(rateError)}>
+            <Button type="submit" loading={create.isPending} disabled={!name.trim() || invalid}>
               Create
             </Button>
           </Group>
@@ -61,7 +89,7 @@ export function CreateTenantModal({ opened, onClose, onCreated }: { opened: bool
 
 export function EditTenantModal({ tenant, onClose }: { tenant: Tenant | null; onClose: () => void }) {
   const update = useUpdateTenant();
-  const [weight, setWeight] = useState<number>(tenant?.weight ?? 1);
+  const [weight, setWeight] = useState<number | string>(tenant?.weight ?? 1);
   const [rate, setRate] = useState(tenant ? formatRateLimit(tenant) : '');
   const [forName, setForName] = useState<string | null>(tenant?.name ?? null);
   if (tenant && tenant.name !== forName) {
@@ -71,11 +99,12 @@ export function EditTenantModal({ tenant, onClose }: { tenant: Tenant | null; on
     setRate(formatRateLimit(tenant));
   }
   const rateError = rateLimitError(rate);
+  const invalid = Boolean(rateError) || weightError(weight) !== null;
 
   const submit = (e: FormEvent) => {
     e.preventDefault();
-    if (!tenant || rateError) return;
-    update.mutate({ name: tenant.name, patch: { weight, rate_limit: rate.trim() || null } }, { onSuccess: onClose });
+    if (!tenant || invalid) return;
+    update.mutate({ name: tenant.name, patch: { weight: Number(weight), rate_limit: rate.trim() || null } }, { onSuccess: onClose });
   };
 
   return (
@@ -83,13 +112,13 @@ export function EditTenantModal({ tenant, onClose }: { tenant: Tenant | null; on
       <form onSubmit={submit}>
         <Stack>
           {update.error && <Alert color="red">{errorMessage(update.error)}</Alert>}
-          <NumberInput label="Weight" min={1} max={1000} value={weight} onChange={(v) => setWeight(Number(v) || 1)} />
+          <WeightInput value={weight} onChange={setWeight} description="1-1000" />
           <TextInput label="Rate limit" description="COST/SECONDS; empty removes the limit" value={rate} error={rateError} onChange={(e) => setRate(e.currentTarget.value)} />
           <Group justify="flex-end">
             <Button variant="default" onClick={onClose}>
               Close
             </Button>
-            <Button type="submit" loading={update.isPending} disabled={Boolean(rateError)}>
+            <Button type="submit" loading={update.isPending} disabled={invalid}>
               Save
             </Button>
           </Group>

@@ -14,7 +14,7 @@ export function WorkerCard({ instance, now }: { instance: WorkerInstance; now: n
     <Paper withBorder p="md" data-testid="worker-instance">
       <Group justify="space-between" align="flex-start" mb="sm" wrap="wrap">
         <Stack gap={2}>
-          <Title order={3} size="h5" className="mono wrap-anywhere">
+          <Title order={2} size="h5" className="mono wrap-anywhere">
             {instance.id}
           </Title>
           <Text size="sm" c="dimmed">
@@ -38,6 +38,14 @@ export function WorkerCard({ instance, now }: { instance: WorkerInstance; now: n
         </Text>
         <Progress value={pct} color="cyan" style={{ flex: 1 }} aria-label={`${instance.busy} of ${instance.slots} slots busy`} />
       </Group>
+      {(instance.types ?? []).length > 0 && (
+        <Text size="sm" mb="sm" data-testid="worker-types">
+          <Text span c="dimmed" size="sm">
+            Handles{' '}
+          </Text>
+          <span className="mono">{(instance.types ?? []).join(', ')}</span>
+        </Text>
+      )}
       {instance.tasks.length === 0 ? (
         <Text size="sm" c="dimmed">
           Idle.

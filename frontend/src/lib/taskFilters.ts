@@ -29,8 +29,24 @@ export interface TaskFilters {
 
 export const EMPTY_FILTERS: TaskFilters = { states: [], type: '', tenant: '', id: '', range: '' };
 
-/** What the list query is keyed on: the filters minus anything time-dependent. */
-export type TaskListParams = TaskFilters;
+/** Sort orders of GET /api/tasks (`sort=`); '' is the default, newest created first. */
+export const SORT_OPTIONS = [
+  { value: '', label: 'Newest first' },
+  { value: 'created', label: 'Oldest first' },
+  { value: '-run_at', label: 'Run at, latest first' },
+  { value: 'run_at', label: 'Run at, earliest first' },
+  { value: '-finished', label: 'Finished, latest first' },
+  { value: 'finished', label: 'Finished, earliest first' },
+] as const;
+export type SortKey = (typeof SORT_OPTIONS)[number]['value'];
+
+export function parseSort(search: URLSearchParams): SortKey {
+  const raw = search.get('sort') ?? '';
+  return (SORT_OPTIONS.find((o) => o.value === raw)?.value ?? '') as SortKey;
+}
+
+/** What the list query is keyed on: the filters minus anything time-dependent, and the order. */
+export type TaskListParams = TaskFilters & { sort?: SortKey; limit?: number };
 
 function isRange(value: string): value is RangeKey {
   return value === '' || value in RANGES;

@@ -54,6 +54,20 @@ describe('LiveProvider', () => {
     expect(screen.getByTestId('interval')).toHaveTextContent('false');
   });
 
+  it('offers Reconnect now while the stream is down, which opens a stream at once', async () => {
+    mockFetch({ 'GET /api/probe': { ok: true }, 'GET /prefix/api/whoami': { role: 'admin' } });
+    renderLive();
+    act(() => FakeEventSource.latest().open());
+    expect(screen.queryByTestId('reconnect-now')).toBeNull();
+    act(() => FakeEventSource.latest().failClosed());
+    expect(FakeEventSource.instances).toHaveLength(1);
+    act(() => screen.getByTestId('reconnect-now').click());
+    expect(FakeEventSource.instances).toHaveLength(2);
+    act(() => FakeEventSource.latest().open());
+    expect(screen.getByTestId('connection-status')).toHaveTextContent('Live');
+    expect(screen.queryByTestId('reconnect-now')).toBeNull();
+  });
+
   it('falls back to polling while the stream is down and stops once it is back', async () => {
     const { fetchMock } = mockFetch({ 'GET /api/probe': { ok: true }, 'GET /prefix/api/whoami': { role: 'admin' } });
     renderLive();

@@ -1,11 +1,12 @@
 /** Owns the tab's single EventSource and exposes its status to the header and to queries. */
-import { createContext, useContext, useEffect, useState, type ReactNode } from 'react';
+import { createContext, useCallback, useContext, useEffect, useRef, useState, type ReactNode } from 'react';
 import { useQueryClient } from '@tanstack/react-query';
 import { useApi } from '../api/ApiContext';
-import { applyTaskEvent, createThrottledInvalidator, invalidateEverything } from './cacheSync';
+import { applyTaskEvent, createRefresher, invalidateEverything } from './cacheSync';
 import { EventStreamClient, type EventSourceFactory, type LiveStatus } from './eventStream';
 
 const LiveContext = createContext<LiveStatus>('connecting');
+const ReconnectContext = createContext<() => void>(() => undefined);
 
 export interface LiveProviderProps {
   children: ReactNode;
@@ -17,10 +18,14 @@ export function LiveProvider({ children, enabled, eventSourceFactory }: LiveProv
   const api = useApi();
   const queryClient = useQueryClient();
   const [status, setStatus] = useState<LiveStatus>('connecting');
+  const clientRef = useRef<EventStreamClient | null>(null);
+  const reconnectNow = useCallback(() => clientRef.current?.reconnectNow(), []);
 
   useEffect(() => {
     if (!enabled) return undefined;
-    const throttle = createThrottledInvalidator(queryClient, 1000);
+    // Every refetch the stream causes, and every periodic refresh while it is live, goes
+    // through one refresher: at most one API call per second for this tab, at any event rate.
+    const throttle = createRefresher(queryClient, 1000);
     const client = new EventStreamClient({
       url: api.url('/sse/events'),
       eventSourceFactory,
@@ -33,15 +38,29 @@ export function LiveProvider({ children, enabled, eventSourceFactory }: LiveProv
         api.get('/whoami').catch(() => undefined);
       },
     });
+    clientRef.current = client;
     client.start();
+    // The network came back: try the stream now rather than after the backoff.
+    window.addEventListener('online', reconnectNow);
     return () => {
+      window.removeEventListener('online', reconnectNow);
+      clientRef.current = null;
       client.stop();
       throttle.cancel();
       setStatus('connecting');
     };
-  }, [api, queryClient, enabled, eventSourceFactory]);
+  }, [api, queryClient, enabled, eventSourceFactory, reconnectNow]);
 
-  return <LiveContext.Provider value={status}>{children}</LiveContext.Provider>;
+  return (
+    <ReconnectContext.Provider value={reconnectNow}>
+      <LiveContext.Provider value={status}>{children}</LiveContext.Provider>
+    </ReconnectContext.Provider>
+  );
+}
+
+/** Ends the wait for the next reconnect attempt and tries the stream at once. */
+export function useReconnectNow(): () => void {
+  return useContext(ReconnectContext);
 }
 
 export function useLiveStatus(): LiveStatus {
@@ -51,10 +70,15 @@ export function useLiveStatus(): LiveStatus {
 export const POLL_INTERVAL_MS = 5000;
 
 /**
- * refetchInterval for a query: poll every `fallbackMs` while the stream is down, otherwise
- * `liveMs` (false: rely on events alone).
+ * refetchInterval for a query: poll every `fallbackMs` while the stream is down; while it
+ * is up, false: events (and `liveEvery`, through the tab's refresher) keep it current.
  */
-export function usePollInterval(fallbackMs = POLL_INTERVAL_MS, liveMs: number | false = false): number | false {
+export function usePollInterval(fallbackMs = POLL_INTERVAL_MS): number | false {
   const status = useLiveStatus();
-  return status === 'reconnecting' || status === 'polling' ? fallbackMs : liveMs;
+  return status === 'reconnecting' || status === 'polling' ? fallbackMs : false;
+}
+
+/** Query meta: refresh at least this often while live (for what no event reports). */
+export function liveEvery(ms: number): { liveEveryMs: number } {
+  return { liveEveryMs: ms };
 }

@@ -1,9 +1,9 @@
-import { QueryClient } from '@tanstack/react-query';
+import { QueryClient, QueryObserver } from '@tanstack/react-query';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { keys } from '../api/keys';
 import type { Task, TaskDetail, TaskPage } from '../api/types';
 import { EMPTY_FILTERS } from '../lib/taskFilters';
-import { applyTaskEvent, createThrottledInvalidator } from './cacheSync';
+import { applyTaskEvent, createRefresher } from './cacheSync';
 
 function task(id: number, state: Task['state']): Task {
   return {
@@ -13,38 +13,72 @@ function task(id: number, state: Task['state']): Task {
   };
 }
 
-describe('createThrottledInvalidator', () => {
+/** A query some component shows (one observer), counting its fetches. */
+function watched(qc: QueryClient, key: readonly unknown[], meta?: Record<string, unknown>) {
+  let fetches = 0;
+  const observer = new QueryObserver(qc, {
+    queryKey: key,
+    queryFn: async () => {
+      fetches += 1;
+      return fetches;
+    },
+    staleTime: Infinity,
+    meta,
+  });
+  const unsubscribe = observer.subscribe(() => undefined);
+  return { fetches: () => fetches, unsubscribe };
+}
+
+describe('createRefresher', () => {
   beforeEach(() => vi.useFakeTimers());
   afterEach(() => vi.useRealTimers());
 
-  it('invalidates at once, then at most once per interval per key', () => {
+  it('refetches at most one query a second, whatever the event rate', async () => {
     const qc = new QueryClient();
+    const shown = [watched(qc, ['tasks', 'list', 1]), watched(qc, ['analytics', 'summary']), watched(qc, ['queue-stats'])];
+    await vi.advanceTimersByTimeAsync(0); // the first load of each
+    const loaded = shown.map((q) => q.fetches());
     const spy = vi.spyOn(qc, 'invalidateQueries');
-    const throttle = createThrottledInvalidator(qc, 1000);
-    throttle.invalidate(['tasks']);
-    throttle.invalidate(['tasks']);
-    throttle.invalidate(['tasks']);
-    throttle.invalidate(['workers']);
-    expect(spy).toHaveBeenCalledTimes(2);
-    vi.advanceTimersByTime(999);
-    expect(spy).toHaveBeenCalledTimes(2);
-    vi.advanceTimersByTime(1);
-    // One trailing refresh for the burst on ['tasks'].
-    expect(spy).toHaveBeenCalledTimes(3);
-    expect(spy).toHaveBeenLastCalledWith({ queryKey: ['tasks'] });
-    vi.advanceTimersByTime(5000);
-    expect(spy).toHaveBeenCalledTimes(3);
+    const refresher = createRefresher(qc, 1000);
+    for (let second = 0; second < 5; second += 1) {
+      for (let n = 0; n < 200; n += 1) {
+        refresher.invalidate(['tasks']);
+        refresher.invalidate(['analytics']);
+        refresher.invalidate(['queue-stats']);
+      }
+      await vi.advanceTimersByTimeAsync(1000);
+    }
+    const fetched = shown.reduce((sum, q, i) => sum + q.fetches() - (loaded[i] ?? 0), 0);
+    expect(fetched).toBeLessThanOrEqual(6); // one at once, then one a second
+    expect(fetched).toBeGreaterThanOrEqual(3); // and every shown query got its turn
+    for (const [i, q] of shown.entries()) expect(q.fetches()).toBeGreaterThan(loaded[i] ?? 0);
+    expect(spy.mock.calls.every(([filter]) => (filter as { exact?: boolean }).exact)).toBe(true);
+    refresher.cancel();
   });
 
-  it('drops pending refreshes on cancel', () => {
+  it('only marks queries nobody shows as stale', async () => {
     const qc = new QueryClient();
-    const spy = vi.spyOn(qc, 'invalidateQueries');
-    const throttle = createThrottledInvalidator(qc, 1000);
-    throttle.invalidate(['tasks']);
-    throttle.invalidate(['tasks']);
-    throttle.cancel();
-    vi.advanceTimersByTime(5000);
-    expect(spy).toHaveBeenCalledTimes(1);
+    qc.setQueryData(['workers'], { items: [] });
+    const refresher = createRefresher(qc, 1000);
+    refresher.invalidate(['workers']);
+    await vi.advanceTimersByTimeAsync(3000);
+    expect(qc.getQueryState(['workers'])?.isInvalidated).toBe(true);
+    expect(qc.getQueryState(['workers'])?.fetchStatus).toBe('idle');
+    refresher.cancel();
+  });
+
+  it('refreshes a shown query when its liveEvery age passes, within the same budget', async () => {
+    const qc = new QueryClient();
+    const q = watched(qc, ['task-types'], { liveEveryMs: 5000 });
+    await vi.advanceTimersByTimeAsync(0);
+    const refresher = createRefresher(qc, 1000);
+    await vi.advanceTimersByTimeAsync(4000);
+    expect(q.fetches()).toBe(1);
+    await vi.advanceTimersByTimeAsync(2000);
+    expect(q.fetches()).toBe(2);
+    refresher.cancel();
+    await vi.advanceTimersByTimeAsync(20_000);
+    expect(q.fetches()).toBe(2); // nothing after cancel
   });
 });
 
@@ -82,6 +116,18 @@ describe('applyTaskEvent', () => {
     qc.setQueryData<TaskPage>(listKey, { items: [{ ...task(4, 'retrying'), attempt: 2, last_error: 'x' }], next_cursor: null });
     applyTaskEvent(qc, { invalidate: vi.fn(), cancel: vi.fn() }, { id: 4, state: 'queued', at: 'now' });
     expect(qc.getQueryData<TaskPage>(listKey)?.items[0]).toMatchObject({ state: 'queued', attempt: 2, last_error: 'x' });
+  });
+
+  it('drops a deleted task from every cached list and refetches its open page', () => {
+    const qc = new QueryClient();
+    const listKey = keys.taskList(EMPTY_FILTERS, null);
+    qc.setQueryData<TaskPage>(listKey, { items: [task(1, 'scheduled'), task(2, 'queued')], next_cursor: null });
+    qc.setQueryData<TaskDetail>(keys.taskDetail(1), { ...task(1, 'scheduled'), attempts: [] });
+    const throttle = { invalidate: vi.fn(), cancel: vi.fn() };
+    applyTaskEvent(qc, throttle, { id: 1, tenant: 'acme', type: 'email', state: 'scheduled', attempt: 0, at: 'x', deleted: true });
+    expect(qc.getQueryData<TaskPage>(listKey)?.items.map((t) => t.id)).toEqual([2]);
+    const invalidated = throttle.invalidate.mock.calls.map((c) => JSON.stringify(c[0]));
+    expect(invalidated).toEqual(expect.arrayContaining([JSON.stringify(keys.taskDetail(1)), JSON.stringify(keys.taskLists)]));
   });
 
   it('leaves lists without the task untouched and does not create a detail entry', () => {

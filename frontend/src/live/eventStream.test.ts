@@ -121,6 +121,37 @@ describe('EventStreamClient', () => {
     expect(FakeEventSource.instances).toHaveLength(5);
   });
 
+  it('reconnects at once on request, cancelling the pending backoff, and resets it', () => {
+    const { client } = setup({ random: () => 1 });
+    client.start();
+    FakeEventSource.latest().open();
+    for (let i = 0; i < 5; i += 1) {
+      FakeEventSource.latest().failClosed();
+      vi.runOnlyPendingTimers();
+    }
+    FakeEventSource.latest().failClosed();
+    expect(client.status).toBe('polling');
+    const before = FakeEventSource.instances.length;
+    client.reconnectNow();
+    expect(FakeEventSource.instances).toHaveLength(before + 1);
+    // The backoff timer it replaced never fires a second stream.
+    vi.advanceTimersByTime(60_000);
+    expect(FakeEventSource.instances).toHaveLength(before + 1);
+    // A failure after the manual reconnect waits the first step again, not the long one.
+    FakeEventSource.latest().failClosed();
+    vi.advanceTimersByTime(1000);
+    expect(FakeEventSource.instances).toHaveLength(before + 2);
+  });
+
+  it('ignores a reconnect request while live', () => {
+    const { client } = setup();
+    client.start();
+    FakeEventSource.latest().open();
+    client.reconnectNow();
+    expect(FakeEventSource.instances).toHaveLength(1);
+    expect(client.status).toBe('live');
+  });
+
   it('caps the backoff and spreads it with jitter', () => {
     expect(backoffDelay(0, DEFAULT_BACKOFF, () => 0)).toBe(500);
     expect(backoffDelay(0, DEFAULT_BACKOFF, () => 1)).toBe(1000);

@@ -126,6 +126,16 @@ export class EventStreamClient {
     this.teardown();
   }
 
+  /**
+   * Reconnect at once instead of waiting out the backoff (the user pressed "Reconnect now",
+   * or the network came back). A no-op while live, paused or stopped.
+   */
+  reconnectNow(): void {
+    if (!this.started || this.currentStatus === 'live' || this.currentStatus === 'paused') return;
+    this.attempt = 0;
+    this.connect();
+  }
+
   private readonly onVisibilityChange = (): void => {
     if (!this.started) return;
     if (this.visibility?.visibilityState === 'hidden') this.pause();

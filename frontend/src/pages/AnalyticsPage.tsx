@@ -1,7 +1,7 @@
 import { Grid, SegmentedControl, SimpleGrid, Stack } from '@mantine/core';
 import { useSearchParams } from 'react-router';
 import { useSummary, useTenantBreakdown, useThroughput, useTypeBreakdown } from '../api/queries';
-import { useIsAdmin } from '../auth/AuthProvider';
+import { useSeesAll } from '../auth/AuthProvider';
 import { BreakdownTable } from '../components/BreakdownTable';
 import { ChartCard, FailureRateChart, LatencyChart, ThroughputChart } from '../components/Charts';
 import { PageHeader } from '../components/PageHeader';
@@ -16,7 +16,7 @@ export function AnalyticsPage() {
   const requested = Number(search.get('window'));
   const windowS = WINDOWS.some((w) => Number(w.value) === requested) ? requested : 3600;
   const bucketS = bucketFor(windowS);
-  const isAdmin = useIsAdmin();
+  const isAdmin = useSeesAll();
   const summary = useSummary(windowS);
   const throughput = useThroughput(windowS, bucketS);
   const types = useTypeBreakdown(windowS);

@@ -1,9 +1,12 @@
 import { useMemo, useState } from 'react';
-import { Button, Paper } from '@mantine/core';
+import { Anchor, Button, Paper, Text } from '@mantine/core';
 import { useSearchParams } from 'react-router';
-import { useBulkAction, useTaskAction, useTaskList } from '../api/queries';
+import { useBulkAction, useBulkPreview, useTaskAction, useTaskCount } from '../api/queries';
+import { useCanAct } from '../auth/AuthProvider';
+import { BulkPreview, previewReady } from '../components/BulkPreview';
 import type { BulkRequest } from '../api/types';
 import { ConfirmModal } from '../components/ConfirmModal';
+import { LiveListNotice, LivePauseButton } from '../components/LiveListControls';
 import { PageHeader } from '../components/PageHeader';
 import { Pager } from '../components/Pager';
 import { QueryState } from '../components/QueryState';
@@ -12,6 +15,7 @@ import { TaskTable } from '../components/TaskTable';
 import { notifyError, notifySuccess } from '../lib/notify';
 import { describeFilter, filtersToSearch, parseFilters, toBulkFilter, type TaskFilters } from '../lib/taskFilters';
 import { useCursorPager } from '../lib/useCursorPager';
+import { useLiveList } from '../lib/useLiveList';
 import { useTaskFilterOptions } from '../lib/useTaskFilterOptions';
 
 /** The dead-letter queue: tasks whose attempts ran out, with their last error. */
@@ -20,9 +24,13 @@ export function DeadLettersPage() {
   const filters = useMemo<TaskFilters>(() => ({ ...parseFilters(search), states: ['dead'] }), [search]);
   const filterKey = filtersToSearch(filters).toString();
   const pager = useCursorPager(filterKey);
-  const list = useTaskList(filters, pager.cursor);
+  const [paused, setPaused] = useState(false);
+  // Newest first with new dead letters announced, not pushed in under the cursor, as on Tasks.
+  const { list, newCount, newCapped, showNew } = useLiveList(filters, filterKey, pager.cursor, pager.page, '', paused);
+  const count = useTaskCount(filters);
   const { typeOptions, tenantOptions, isAdmin } = useTaskFilterOptions();
   const requeueOne = useTaskAction();
+  const canAct = useCanAct();
   const bulk = useBulkAction();
   const [confirmAll, setConfirmAll] = useState(false);
   const [selected, setSelected] = useState<Set<number>>(new Set());
@@ -47,35 +55,56 @@ export function DeadLettersPage() {
     );
 
   const items = list.data?.items ?? [];
-  const allFilter = toBulkFilter(filters, new Date());
+  const allFilter = useMemo(() => toBulkFilter(filters, new Date()), [filters]);
+  const preview = useBulkPreview('retry', confirmAll ? allFilter : null);
   return (
     <>
       <PageHeader
         title="Dead letters"
-        description="Tasks that failed on every attempt. Fix the cause, then requeue them with a fresh attempt budget."
+        description="Tasks that failed on every attempt, newest first. Fix the cause, then requeue them with a fresh attempt budget."
         actions={
           <>
-            <Button variant="light" disabled={selected.size === 0 || bulk.isPending} onClick={() => runBulk({ ids: [...selected] })}>
-              Requeue selected ({selected.size})
-            </Button>
-            <Button disabled={items.length === 0 || Boolean(filters.id)} onClick={() => setConfirmAll(true)}>
-              Requeue all…
-            </Button>
+            <LivePauseButton paused={paused} onToggle={() => setPaused((p) => !p)} />
+            {canAct && (
+              <>
+                <Button variant="light" disabled={selected.size === 0 || bulk.isPending} onClick={() => runBulk({ ids: [...selected] })}>
+                  Requeue selected ({selected.size})
+                </Button>
+                <Button disabled={items.length === 0 || Boolean(filters.id)} onClick={() => setConfirmAll(true)}>
+                  Requeue all…
+                </Button>
+              </>
+            )}
           </>
         }
       />
       <TaskFilterBar filters={filters} onChange={setFilters} typeOptions={typeOptions} tenantOptions={tenantOptions} fixedState />
+      {selected.size > 0 && (
+        <Text size="sm" c="dimmed" mb="xs" data-testid="selection-note">
+          {selected.size} selected
+          {(() => {
+            const off = [...selected].filter((id) => !items.some((t) => t.id === id)).length;
+            return off > 0 ? `, ${off} of them on other pages` : '';
+          })()}{' '}
+          ·{' '}
+          <Anchor component="button" type="button" size="sm" onClick={() => setSelected(new Set())}>
+            Clear selection
+          </Anchor>
+        </Text>
+      )}
       <Paper withBorder p="sm">
+        <LiveListNotice paused={paused} newCount={newCount} newCapped={newCapped} onShowNew={showNew} />
         <QueryState isLoading={list.isLoading} error={list.error} label="dead letters" />
         {list.data && (
           <>
             <TaskTable
               tasks={items}
-              selected={selected}
-              onSelectedChange={setSelected}
+              selected={canAct ? selected : undefined}
+              onSelectedChange={canAct ? setSelected : undefined}
               showTenant={isAdmin}
               emptyText="The dead-letter queue is empty."
-              rowAction={(task) => (
+              deadLetters
+              rowAction={canAct ? (task) => (
                 <Button
                   size="compact-sm"
                   variant="light"
@@ -93,10 +122,12 @@ export function DeadLettersPage() {
                 >
                   Requeue
                 </Button>
-              )}
+              ) : undefined}
             />
             <Pager
               page={pager.page}
+              hasPrev={pager.hasPrev}
+              total={count.data}
               shown={items.length}
               hasNext={Boolean(list.data.next_cursor)}
               onFirst={pager.first}
@@ -111,9 +142,11 @@ export function DeadLettersPage() {
         title="Requeue every dead task?"
         confirmLabel="Requeue all"
         loading={bulk.isPending}
+        disabled={!previewReady(preview)}
         onClose={() => setConfirmAll(false)}
         onConfirm={() => runBulk({ filter: allFilter })}
       >
+        <BulkPreview action="retry" preview={preview} />
         Every task matching <strong>{describeFilter(allFilter)}</strong> goes back to the queue, not only this page.
       </ConfirmModal>
     </>

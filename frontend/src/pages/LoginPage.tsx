@@ -5,8 +5,10 @@ import { Navigate, useLocation, useNavigate } from 'react-router';
 import { ApiError, errorMessage } from '../api/client';
 import { useAuth } from '../auth/AuthProvider';
 import { ColorSchemeToggle } from '../components/HeaderControls';
+import { useDocumentTitle } from '../lib/useDocumentTitle';
 
 export function LoginPage() {
+  useDocumentTitle('Sign in');
   const { state, login } = useAuth();
   const navigate = useNavigate();
   const location = useLocation();

@@ -1,6 +1,7 @@
 import { Alert, Button, Grid, Group, RingProgress, SimpleGrid, Stack, Text } from '@mantine/core';
 import { useDemoAction, useQueueStats, useSummary, useThroughput, useWorkers } from '../api/queries';
 import { useIsAdmin } from '../auth/AuthProvider';
+import { useFeatures } from '../features';
 import { ChartCard, FailureRateChart, ThroughputChart } from '../components/Charts';
 import { PageHeader } from '../components/PageHeader';
 import { PercentileTable } from '../components/PercentileTable';
@@ -38,7 +39,10 @@ function SlotsCard() {
 }
 
 function EmptyHint() {
-  const isAdmin = useIsAdmin();
+  const admin = useIsAdmin();
+  const { demo: offered } = useFeatures();
+  // Seeding needs an admin and a server that offers demo data (SKIPLOCK_DEMO).
+  const isAdmin = admin && offered;
   const demo = useDemoAction();
   return (
     <Alert color="blue" title="No tasks yet">

@@ -37,12 +37,47 @@ describe('TenantsPage', () => {
     expect(within(paused).getByRole('button', { name: 'Resume globex' })).toBeInTheDocument();
   });
 
-  it('pauses a tenant', async () => {
+  it('pauses a tenant only after a confirmation that shows what it holds', async () => {
     const { calls } = mockFetch(routes());
     renderWithApp(<TenantsPage />, { route: '/tenants' });
     const user = userEvent.setup();
-    await user.click(await screen.findByRole('button', { name: 'Pause acme' }));
-    await waitFor(() => expect(calls.some((c) => c.method === 'POST' && c.url.pathname === '/api/tenants/acme/pause')).toBe(true));
+    const row = (await screen.findByText('acme')).closest('tr') as HTMLElement;
+    await waitFor(() => expect(row).toHaveTextContent('1m 30s'));
+    await user.click(within(row).getByRole('button', { name: 'Pause acme' }));
+    const dialog = await screen.findByRole('dialog', { name: 'Pause acme?' });
+    expect(within(dialog).getByTestId('tenant-impact')).toHaveTextContent('acme has 12 queued, 4 scheduled, 1 retrying and 2 running tasks now.');
+    expect(within(dialog).getByRole('button', { name: 'Close' })).toBeInTheDocument();
+    const paused = () => calls.some((c) => c.method === 'POST' && c.url.pathname === '/api/tenants/acme/pause');
+    expect(paused()).toBe(false);
+    await user.click(within(dialog).getByRole('button', { name: 'Keep as is' }));
+    expect(paused()).toBe(false);
+    await user.click(within(row).getByRole('button', { name: 'Pause acme' }));
+    await user.click(within(await screen.findByRole('dialog', { name: 'Pause acme?' })).getByRole('button', { name: 'Pause tenant' }));
+    await waitFor(() => expect(paused()).toBe(true));
+  });
+
+  it('resumes a tenant at once: nothing to lose', async () => {
+    const { calls } = mockFetch({ ...routes(), 'POST /api/tenants/globex/resume': { ...globex, state: 'active' } });
+    renderWithApp(<TenantsPage />, { route: '/tenants' });
+    const user = userEvent.setup();
+    await user.click(await screen.findByRole('button', { name: 'Resume globex' }));
+    await waitFor(() => expect(calls.some((c) => c.method === 'POST' && c.url.pathname === '/api/tenants/globex/resume')).toBe(true));
+  });
+
+  it('refuses a weight out of range with a message instead of clamping it', async () => {
+    const { calls } = mockFetch(routes());
+    renderWithApp(<TenantsPage />, { route: '/tenants' });
+    const user = userEvent.setup();
+    await user.click(await screen.findByRole('button', { name: 'Edit acme' }));
+    const dialog = await screen.findByRole('dialog', { name: 'Edit acme' });
+    const weight = within(dialog).getByRole('textbox', { name: /Weight/ });
+    await user.clear(weight);
+    await user.type(weight, '5000');
+    await user.tab();
+    expect(weight).toHaveValue('5000');
+    expect(within(dialog).getByText('Weight must be a whole number from 1 to 1000 (got 5000)')).toBeInTheDocument();
+    expect(within(dialog).getByRole('button', { name: 'Save' })).toBeDisabled();
+    expect(calls.some((c) => c.method === 'PATCH')).toBe(false);
   });
 
   it('creates a tenant and shows its key once', async () => {

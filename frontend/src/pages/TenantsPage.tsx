@@ -2,13 +2,42 @@ import { useState } from 'react';
 import { Button, Group, Paper, Table, Text } from '@mantine/core';
 import { IconPlus } from '@tabler/icons-react';
 import { useQueueStats, useTenantAction, useTenants, type TenantAction } from '../api/queries';
-import type { CreatedTenant, Tenant } from '../api/types';
+import { useCanAct } from '../auth/AuthProvider';
+import type { CreatedTenant, QueueStatsRow, Tenant } from '../api/types';
+import { ConfirmModal } from '../components/ConfirmModal';
 import { PageHeader } from '../components/PageHeader';
 import { QueryState } from '../components/QueryState';
 import { TenantStateBadge } from '../components/StateBadge';
 import { CreateTenantModal, EditTenantModal, formatRateLimit, NewKeyModal } from '../components/TenantForms';
 import { formatCount, formatDuration } from '../lib/format';
 import { notifyError, notifySuccess } from '../lib/notify';
+
+/** What pausing or draining does, said before it is done (resuming needs no confirmation). */
+const EFFECT: Partial<Record<TenantAction, string>> = {
+  pause: 'No task of this tenant will be claimed until it is resumed; it still accepts new tasks, and running tasks finish.',
+  drain: 'New tasks for this tenant will be refused (409); the tasks already queued still run.',
+};
+
+function TenantImpact({ tenant, row }: { tenant: Tenant; row: QueueStatsRow | undefined }) {
+  const figures: [string, number | undefined][] = [
+    ['queued', row?.queued ?? tenant.queued],
+    ['scheduled', row?.scheduled],
+    ['retrying', row?.retrying],
+    ['running', row?.running ?? tenant.running],
+  ];
+  return (
+    <Text size="sm" component="div" data-testid="tenant-impact">
+      {tenant.name} has{' '}
+      {figures.map(([label, n], i) => (
+        <span key={label}>
+          <strong>{formatCount(n)}</strong> {label}
+          {i < figures.length - 2 ? ', ' : i === figures.length - 2 ? ' and ' : ''}
+        </span>
+      ))}{' '}
+      tasks now.
+    </Text>
+  );
+}
 
 const ACTIONS: { action: TenantAction; label: string; when: (t: Tenant) => boolean; color?: string }[] = [
   { action: 'pause', label: 'Pause', when: (t) => t.state === 'active', color: 'yellow' },
@@ -20,9 +49,11 @@ export function TenantsPage() {
   const tenants = useTenants();
   const stats = useQueueStats();
   const act = useTenantAction();
+  const canAct = useCanAct();
   const [creating, setCreating] = useState(false);
   const [created, setCreated] = useState<CreatedTenant | null>(null);
   const [editing, setEditing] = useState<Tenant | null>(null);
+  const [confirming, setConfirming] = useState<{ tenant: Tenant; action: TenantAction } | null>(null);
   const byName = new Map((stats.data?.tenants ?? []).map((row) => [row.tenant, row]));
   const items = [...(tenants.data?.items ?? [])].sort((a, b) => a.name.localeCompare(b.name));
 
@@ -30,7 +61,10 @@ export function TenantsPage() {
     act.mutate(
       { name: tenant.name, action },
       {
-        onSuccess: (t) => notifySuccess(`${t.name} is now ${t.state}`),
+        onSuccess: (t) => {
+          setConfirming(null);
+          notifySuccess(`${t.name} is now ${t.state}`);
+        },
         onError: (err) => notifyError(err, `Could not ${action} ${tenant.name}`),
       },
     );
@@ -41,9 +75,11 @@ export function TenantsPage() {
         title="Tenants"
         description="Weights share worker capacity; rate limits cap admitted cost. Paused tenants keep accepting tasks but none run; draining tenants refuse new tasks."
         actions={
-          <Button leftSection={<IconPlus size={16} />} onClick={() => setCreating(true)}>
-            Create tenant
-          </Button>
+          canAct && (
+            <Button leftSection={<IconPlus size={16} />} onClick={() => setCreating(true)}>
+              Create tenant
+            </Button>
+          )
         }
       />
       <QueryState isLoading={tenants.isLoading} error={tenants.error} label="tenants" />
@@ -62,7 +98,7 @@ export function TenantsPage() {
                   <Table.Th ta="right">Retrying</Table.Th>
                   <Table.Th ta="right">Running</Table.Th>
                   <Table.Th ta="right">Oldest wait</Table.Th>
-                  <Table.Th>Actions</Table.Th>
+                  {canAct && <Table.Th>Actions</Table.Th>}
                 </Table.Tr>
               </Table.Thead>
               <Table.Tbody>
@@ -88,6 +124,7 @@ export function TenantsPage() {
                       <Table.Td ta="right">{formatCount(row?.retrying)}</Table.Td>
                       <Table.Td ta="right">{formatCount(row?.running ?? t.running)}</Table.Td>
                       <Table.Td ta="right">{row?.oldest_queued_age_s && row.queued > 0 ? formatDuration(row.oldest_queued_age_s * 1000) : '—'}</Table.Td>
+                      {canAct && (
                       <Table.Td>
                         <Group gap={4} wrap="nowrap">
                           {ACTIONS.filter((a) => a.when(t)).map((a) => (
@@ -98,7 +135,7 @@ export function TenantsPage() {
                               color={a.color}
                               aria-label={`${a.label} ${t.name}`}
                               disabled={act.isPending}
-                              onClick={() => run(t, a.action)}
+                              onClick={() => (EFFECT[a.action] ? setConfirming({ tenant: t, action: a.action }) : run(t, a.action))}
                             >
                               {a.label}
                             </Button>
@@ -108,6 +145,7 @@ export function TenantsPage() {
                           </Button>
                         </Group>
                       </Table.Td>
+                      )}
                     </Table.Tr>
                   );
                 })}
@@ -124,6 +162,24 @@ export function TenantsPage() {
           setCreated(c);
         }}
       />
+      <ConfirmModal
+        opened={confirming !== null}
+        title={confirming ? `${confirming.action === 'pause' ? 'Pause' : 'Drain'} ${confirming.tenant.name}?` : ''}
+        confirmLabel={confirming?.action === 'pause' ? 'Pause tenant' : 'Drain tenant'}
+        color={confirming?.action === 'pause' ? 'yellow' : 'orange'}
+        loading={act.isPending}
+        onConfirm={() => confirming && run(confirming.tenant, confirming.action)}
+        onClose={() => setConfirming(null)}
+      >
+        {confirming && (
+          <>
+            <TenantImpact tenant={confirming.tenant} row={byName.get(confirming.tenant.name)} />
+            <Text size="sm" mt="xs">
+              {EFFECT[confirming.action]}
+            </Text>
+          </>
+        )}
+      </ConfirmModal>
       <NewKeyModal created={created} onClose={() => setCreated(null)} />
       <EditTenantModal tenant={editing} onClose={() => setEditing(null)} />
     </>

@@ -9,9 +9,11 @@ import { ApiProvider } from '../api/ApiContext';
 import { ApiClient } from '../api/client';
 import type { Whoami } from '../api/types';
 import { AuthProvider, SESSION_STORAGE_KEY } from '../auth/AuthProvider';
-import { theme } from '../theme';
+import { FeaturesProvider } from '../features';
+import { cssVariablesResolver, theme } from '../theme';
 
 export const ADMIN: Whoami = { role: 'admin', tenant: null, key_prefix: 'sk_admin' };
+export const READER: Whoami = { role: 'reader', tenant: null, key_prefix: 'sk_reader' };
 export const TENANT: Whoami = { role: 'tenant', tenant: 'acme', key_prefix: 'sk_acme' };
 
 export type Handler = (url: URL, init: RequestInit) => unknown;
@@ -60,23 +62,27 @@ export interface RenderOptions {
   path?: string;
   session?: Whoami | null;
   extraRoutes?: ReactNode;
+  /** The server offers demo data (SKIPLOCK_DEMO). */
+  demo?: boolean;
 }
 
-export function renderWithApp(ui: ReactElement, { route = '/', path = '*', session = ADMIN, extraRoutes }: RenderOptions = {}) {
+export function renderWithApp(ui: ReactElement, { route = '/', path = '*', session = ADMIN, extraRoutes, demo = false }: RenderOptions = {}) {
   if (session) sessionStorage.setItem(SESSION_STORAGE_KEY, JSON.stringify(session));
   const queryClient = new QueryClient({ defaultOptions: { queries: { retry: false, gcTime: Infinity } } });
   const api = new ApiClient({ apiBase: '/api' });
   const result = render(
-    <MantineProvider theme={theme}>
+    <MantineProvider theme={theme} cssVariablesResolver={cssVariablesResolver}>
       <QueryClientProvider client={queryClient}>
         <ApiProvider client={api}>
           <MemoryRouter initialEntries={[route]}>
             <AuthProvider>
-              <Routes>
-                <Route path={path} element={ui} />
-                {extraRoutes}
-              </Routes>
-              <LocationProbe />
+              <FeaturesProvider value={{ demo }}>
+                <Routes>
+                  <Route path={path} element={ui} />
+                  {extraRoutes}
+                </Routes>
+                <LocationProbe />
+              </FeaturesProvider>
             </AuthProvider>
           </MemoryRouter>
         </ApiProvider>

@@ -1,0 +1,471 @@
+"""What differs between MySQL/MariaDB and SQLite, in one strategy object per dialect.
+
+The store's parts ask ``dialect_of(conn)`` (or hold ``store.dialect``) and call it, so no
+module branches on the database's name. Each method keeps the statements, and so the
+round trips, the dialect needs: the hot path (claim, attempts, lock, counts) is driver
+SQL on MySQL and SQLAlchemy statements on SQLite, as measured in docs/BENCHMARKS.md."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any, TypeVar
+
+from sqlalchemy import (
+    ColumnElement,
+    Engine,
+    Integer,
+    Select,
+    TextClause,
+    cast,
+    create_engine,
+    event,
+    func,
+    insert,
+    select,
+    text,
+)
+from sqlalchemy.dialects import mysql, sqlite
+from sqlalchemy.engine import URL, Connection
+from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
+from sqlalchemy.pool import QueuePool
+
+from skiplock.adapters.sql.queries import driver_sql, naive_utc, query
+from skiplock.adapters.sql.schema import (
+    JSONText,
+    UTCDateTime,
+    task_attempts,
+    task_counts,
+    task_types,
+)
+from skiplock.domain import states
+from skiplock.domain.errors import Unavailable
+from skiplock.domain.states import TaskState, Transition
+
+T = TypeVar("T")
+
+# A statement stopped at its time limit: MariaDB's max_statement_time, MySQL's
+# MAX_EXECUTION_TIME.
+TIMEOUT_CODES = frozenset({1969, 3024})
+# The execution option that carries a statement time limit (seconds) to the listener.
+STATEMENT_TIMEOUT = "skiplock_statement_timeout_s"
+# MySQL/MariaDB error codes. A deadlock or lock-wait timeout aborts the whole
+# transaction, so the unit of retry is the whole transaction, never one statement.
+RETRYABLE_CODES = frozenset({1213, 1205})
+# The server went away or cannot be reached: the caller gets 503 and retries later.
+CONNECTION_CODES = frozenset({2002, 2003, 2006, 2013, 2055, 1040, 1053, 4031})
+# A pooled connection unused for longer than this is pinged before use.
+PING_IDLE_S = 1.0
+_LAST_USED = "skiplock_last_used"
+_MIGRATION_LOCK = "skiplock_migrate"
+QUEUED = TaskState.QUEUED.value
+RUNNING = states.apply(Transition.CLAIM, TaskState.QUEUED).value
+
+
+def _mysql_code(exc: DBAPIError) -> int | None:
+    args = getattr(exc.orig, "args", ())
+    if args and isinstance(args[0], int):
+        return args[0]
+    return None
+
+
+class SqlDialect:
+    """The per-database strategy; one shared instance per dialect (it holds no state)."""
+
+    name: str
+    # The file of named queries (``queries.query``) for this dialect.
+    sql_file: str
+    # One UPDATE statement per chunk of rows (``updates.update_each``), because the
+    # driver sends an executemany UPDATE as one round trip per row.
+    one_update_per_chunk: bool = False
+    # A multi-row INSERT hands back consecutive ids from lastrowid (InnoDB).
+    consecutive_insert_ids: bool = False
+
+    def make_engine(self, url: str, *, timeout_s: float) -> Engine:
+        raise NotImplementedError
+
+    def query(self, name: str, *, expanding: tuple[str, ...] = ()) -> TextClause:
+        return query(self.sql_file, name, expanding=expanding)
+
+    def write_options(self) -> dict[str, Any]:
+        """Execution options of a connection that will write."""
+        return {}
+
+    def unavailable(self, exc: OperationalError) -> Unavailable | None:
+        """The domain error for a failure to reach the database, or None."""
+        raise NotImplementedError
+
+    def retryable(self, exc: OperationalError) -> int | None:
+        """The error code when the whole transaction may be retried, else None."""
+        return None
+
+    def limited_read(
+        self, conn: Connection, work: Callable[[Connection], T], *, timeout_s: float
+    ) -> T:
+        """Run ``work`` in a transaction whose statements stop after ``timeout_s``."""
+        raise NotImplementedError
+
+    def timed_out(self, exc: OperationalError) -> bool:
+        raise NotImplementedError
+
+    def where(self, url: URL) -> str:
+        """Where the store lives, for log lines (never the credentials)."""
+        raise NotImplementedError
+
+    def buffer_pool(self, conn: Connection) -> tuple[int, int] | None:
+        return None
+
+    @contextmanager
+    def migration_lock(self, conn: Connection) -> Iterator[None]:
+        """Held while migrating, so N instances starting at once migrate one by one."""
+        yield
+
+    def time_bucket(self, column: Any, bucket_s: int) -> ColumnElement[Any]:
+        raise NotImplementedError
+
+    def deletable(self, ids: Select[Any]) -> Select[Any]:
+        """``ids`` as a subquery a DELETE of the same table may use."""
+        return ids
+
+    def add_counts(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+        """Add each row's ``n`` to its ``task_counts`` row (created at 0 if missing)."""
+        raise NotImplementedError
+
+    def count_shard(self, shards: range) -> int:
+        """The counter row a transaction adds to. SQLite has one writer at a time and
+        needs only one."""
+        return 0
+
+    def insert_attempts(self, conn: Connection, attempts: list[dict[str, Any]]) -> None:
+        conn.execute(insert(task_attempts), attempts)
+
+    def lock_running(self, conn: Connection, ids: list[int], running: str) -> list[Any]:
+        """Rows among ``ids`` still ``running``, locked for the transaction."""
+        stmt = self.query("lock_running", expanding=("ids",))
+        return list(conn.execute(stmt, {"ids": ids, "running": running}))
+
+    def claim_rows(
+        self,
+        conn: Connection,
+        grants: dict[int, int],
+        *,
+        worker: str,
+        now: datetime,
+        lease_until: datetime,
+    ) -> list[Any]:
+        """Claim the granted tasks (``FOR UPDATE SKIP LOCKED`` lives in the named
+        queries); their rows as they were before the claim."""
+        raise NotImplementedError
+
+    def upsert_types(
+        self, conn: Connection, rows: list[dict[str, Any]], kept: tuple[str, ...]
+    ) -> None:
+        raise NotImplementedError
+
+
+class MySQLDialect(SqlDialect):
+    name = "mysql"
+    sql_file = "mysql.sql"
+    one_update_per_chunk = True
+    consecutive_insert_ids = True
+
+    def make_engine(self, url: str, *, timeout_s: float) -> Engine:
+        engine = create_engine(
+            url,
+            isolation_level="READ COMMITTED",
+            pool_size=10,
+            max_overflow=20,
+            pool_recycle=3600,
+            pool_timeout=timeout_s,
+            connect_args={
+                "connect_timeout": max(1, int(timeout_s)),
+                # Bounds a hung server (accepts, never answers): no call waits past this.
+                "read_timeout": max(10, int(timeout_s * 3)),
+                "write_timeout": max(10, int(timeout_s * 3)),
+                "init_command": (
+                    f"SET SESSION innodb_lock_wait_timeout={max(1, int(timeout_s))}, "
+                    "time_zone='+00:00'"
+                ),
+            },
+        )
+
+        # A connection that sat unused may have been closed by a restarted server: ping
+        # it before handing it out. Only then: a ping on every checkout (SQLAlchemy's
+        # pool_pre_ping) was one extra round trip per transaction, a fifth of a claim's.
+        @event.listens_for(engine, "checkout")
+        def _ping_if_idle(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+            if time.monotonic() - record.info.get(_LAST_USED, 0.0) > PING_IDLE_S:
+                try:
+                    dbapi_conn.ping(reconnect=False)
+                except Exception as exc:  # the pool replaces the connection and retries
+                    raise DisconnectionError(str(exc)) from exc
+
+        @event.listens_for(engine, "checkin")
+        def _mark_used(_dbapi_conn: Any, record: Any) -> None:
+            record.info[_LAST_USED] = time.monotonic()
+
+        @event.listens_for(engine, "before_cursor_execute", retval=True)
+        def _statement_timeout(
+            conn: Connection,
+            _cursor: Any,
+            statement: str,
+            parameters: Any,
+            _context: Any,
+            _executemany: bool,
+        ) -> tuple[str, Any]:
+            # Per statement, so no session setting can leak to the next user of the pooled
+            # connection. MariaDB: SET STATEMENT ... FOR; MySQL: an optimizer hint.
+            limit = conn.get_execution_options().get(STATEMENT_TIMEOUT)
+            if limit is None or not statement.lstrip().upper().startswith("SELECT"):
+                return statement, parameters
+            if getattr(conn.dialect, "is_mariadb", False):
+                return f"SET STATEMENT max_statement_time={limit:.3f} FOR {statement}", parameters
+            hint = f"SELECT /*+ MAX_EXECUTION_TIME({max(1, int(limit * 1000))}) */"
+            return statement.lstrip().replace("SELECT", hint, 1), parameters
+
+        return engine
+
+    def unavailable(self, exc: OperationalError) -> Unavailable | None:
+        if _mysql_code(exc) in CONNECTION_CODES:
+            return Unavailable(f"database unavailable: {exc.orig}")
+        return None
+
+    def retryable(self, exc: OperationalError) -> int | None:
+        code = _mysql_code(exc)
+        return code if code in RETRYABLE_CODES else None
+
+    def limited_read(
+        self, conn: Connection, work: Callable[[Connection], T], *, timeout_s: float
+    ) -> T:
+        limited = conn.execution_options(**{STATEMENT_TIMEOUT: timeout_s})
+        with limited.begin():
+            return work(limited)
+
+    def timed_out(self, exc: OperationalError) -> bool:
+        return _mysql_code(exc) in TIMEOUT_CODES
+
+    def where(self, url: URL) -> str:
+        return f"MySQL at {url.host or 'localhost'}:{url.port or 3306}"
+
+    def buffer_pool(self, conn: Connection) -> tuple[int, int] | None:
+        row = conn.execute(self.query("buffer_pool_and_tasks_size")).one()
+        return int(row.pool_bytes), int(row.tasks_bytes)
+
+    @contextmanager
+    def migration_lock(self, conn: Connection) -> Iterator[None]:
+        got = conn.execute(text("SELECT GET_LOCK(:n, 60)"), {"n": _MIGRATION_LOCK}).scalar()
+        conn.commit()  # the named lock is session-scoped; end the implicit tx
+        if got != 1:
+            raise Unavailable("timed out waiting for another instance's migration")
+        try:
+            yield
+        finally:
+            conn.execute(text("SELECT RELEASE_LOCK(:n)"), {"n": _MIGRATION_LOCK})
+            conn.commit()
+
+    def time_bucket(self, column: Any, bucket_s: int) -> ColumnElement[Any]:
+        return func.floor(func.unix_timestamp(column) / bucket_s)
+
+    def deletable(self, ids: Select[Any]) -> Select[Any]:
+        # MySQL cannot delete from a table it selects from directly.
+        return select(ids.subquery().c[0])
+
+    def count_shard(self, shards: range) -> int:
+        return random.choice(shards)
+
+    def add_counts(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+        conn.exec_driver_sql(driver_sql(self.sql_file, "counts_add"), rows)
+
+    def insert_attempts(self, conn: Connection, attempts: list[dict[str, Any]]) -> None:
+        for a in attempts:
+            a["started_at"] = naive_utc(a["started_at"])
+        conn.exec_driver_sql(driver_sql(self.sql_file, "attempt_insert"), attempts)
+
+    def lock_running(self, conn: Connection, ids: list[int], running: str) -> list[Any]:
+        params = {"ids": tuple(ids), "running": running}
+        return list(conn.exec_driver_sql(driver_sql(self.sql_file, "lock_running"), params))
+
+    def claim_rows(
+        self,
+        conn: Connection,
+        grants: dict[int, int],
+        *,
+        worker: str,
+        now: datetime,
+        lease_until: datetime,
+    ) -> list[Any]:
+        select_rows = driver_sql(self.sql_file, "claim_select")
+        found: list[Any] = []
+        for tenant_id, n in grants.items():
+            params = {"tenant_id": tenant_id, "n": n, "queued": QUEUED}
+            found += conn.exec_driver_sql(select_rows, params).all()
+        if not found:
+            return []
+        conn.exec_driver_sql(
+            driver_sql(self.sql_file, "claim_mark"),
+            {
+                "running": RUNNING,
+                "worker": worker,
+                "lease_until": naive_utc(lease_until),
+                "now": naive_utc(now),
+                "ids": tuple(int(r.id) for r in found),
+            },
+        )
+        # Driver rows carry the stored forms: decode them as the column types would.
+        payload = JSONText().process_result_value
+        return [
+            SimpleNamespace(
+                **r._asdict()
+                | {
+                    "payload": payload(r.payload, conn.dialect),
+                    "created_at": r.created_at.replace(tzinfo=UTC),
+                    "run_at": r.run_at.replace(tzinfo=UTC),
+                }
+            )
+            for r in found
+        ]
+
+    def upsert_types(
+        self, conn: Connection, rows: list[dict[str, Any]], kept: tuple[str, ...]
+    ) -> None:
+        up = mysql.insert(task_types).values(rows)
+        conn.execute(up.on_duplicate_key_update({c: up.inserted[c] for c in kept}))
+
+
+class SQLiteDialect(SqlDialect):
+    name = "sqlite"
+    sql_file = "sqlite.sql"
+
+    def make_engine(self, url: str, *, timeout_s: float) -> Engine:
+        # A file database keeps a small pool of open connections. With none (NullPool)
+        # every transaction reopened the file, and closing the last connection of a WAL
+        # database checkpoints and fsyncs it: about 9 ms per transaction, most of the
+        # embedded mode's submit-to-start latency.
+        in_memory = ":memory:" in url
+        engine = create_engine(
+            url,
+            connect_args={"timeout": timeout_s, "check_same_thread": False},
+            poolclass=None if in_memory else QueuePool,
+            **({} if in_memory else {"pool_size": 5, "max_overflow": 10}),
+        )
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
+            # Hand transaction control to SQLAlchemy so BEGIN IMMEDIATE is ours to issue.
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute(f"PRAGMA busy_timeout={int(timeout_s * 1000)}")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn: Connection) -> None:
+            mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+            conn.exec_driver_sql(f"BEGIN {mode}")
+
+        return engine
+
+    def write_options(self) -> dict[str, Any]:
+        # Take the write lock at BEGIN: a deferred transaction that reads, then writes,
+        # can fail to upgrade its lock instead of waiting for it.
+        return {"sqlite_begin": "IMMEDIATE"}
+
+    def unavailable(self, exc: OperationalError) -> Unavailable | None:
+        if "locked" in str(exc.orig):
+            return Unavailable("database is busy; try again", retry_after_s=1)
+        return None
+
+    def limited_read(
+        self, conn: Connection, work: Callable[[Connection], T], *, timeout_s: float
+    ) -> T:
+        # Interrupted from a progress handler, checked every few thousand VM steps.
+        raw = conn.connection.dbapi_connection
+        assert raw is not None
+        deadline = time.monotonic() + timeout_s
+        raw.set_progress_handler(lambda: int(time.monotonic() > deadline), 4000)
+        try:
+            with conn.begin():
+                return work(conn)
+        finally:
+            raw.set_progress_handler(None, 0)
+
+    def timed_out(self, exc: OperationalError) -> bool:
+        return "interrupted" in str(exc.orig)
+
+    def where(self, url: URL) -> str:
+        return f"SQLite at {url.database or ':memory:'}"
+
+    def time_bucket(self, column: Any, bucket_s: int) -> ColumnElement[Any]:
+        return cast(func.strftime("%s", column), Integer) / bucket_s
+
+    def add_counts(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+        lite = sqlite.insert(task_counts).values(rows)
+        conn.execute(
+            lite.on_conflict_do_update(
+                index_elements=["tenant_id", "type", "state", "shard"],
+                set_={"n": task_counts.c.n + lite.excluded.n},
+            )
+        )
+
+    def claim_rows(
+        self,
+        conn: Connection,
+        grants: dict[int, int],
+        *,
+        worker: str,
+        now: datetime,
+        lease_until: datetime,
+    ) -> list[Any]:
+        typed = {"payload": JSONText(), "created_at": UTCDateTime(), "run_at": UTCDateTime()}
+        claim = self.query("claim_update").columns(**typed)
+        found: list[Any] = []
+        for tenant_id, n in grants.items():
+            found += conn.execute(
+                claim,
+                {
+                    "tenant_id": tenant_id,
+                    "n": n,
+                    "queued": QUEUED,
+                    "running": RUNNING,
+                    "worker": worker,
+                    "now": now,
+                    "lease_until": lease_until,
+                },
+            ).all()
+        return found
+
+    def upsert_types(
+        self, conn: Connection, rows: list[dict[str, Any]], kept: tuple[str, ...]
+    ) -> None:
+        lite = sqlite.insert(task_types).values(rows)
+        conn.execute(
+            lite.on_conflict_do_update(
+                index_elements=["name"], set_={c: lite.excluded[c] for c in kept}
+            )
+        )
+
+
+MYSQL = MySQLDialect()
+SQLITE = SQLiteDialect()
+_BY_NAME: dict[str, SqlDialect] = {MYSQL.name: MYSQL, SQLITE.name: SQLITE}
+
+
+def dialect_named(name: str) -> SqlDialect:
+    """The strategy for SQLAlchemy's dialect name (``mysql`` covers MariaDB)."""
+    try:
+        return _BY_NAME[name]
+    except KeyError:
+        raise ValueError(f"unsupported database dialect {name!r}") from None
+
+
+def dialect_of(conn: Connection) -> SqlDialect:
+    return dialect_named(conn.dialect.name)
+
+
+def dialect_for_url(url: str) -> SqlDialect:
+    return SQLITE if url.startswith("sqlite") else MYSQL

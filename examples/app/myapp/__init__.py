@@ -1,0 +1,1 @@
+"""An application's task handlers, packaged for a Skiplock worker image."""

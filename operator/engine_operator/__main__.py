@@ -1,3 +1,0 @@
-from engine_operator.cli import main
-
-main()

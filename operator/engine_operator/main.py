@@ -1,8 +1,0 @@
-"""Entry module for ``kopf run -m engine_operator.main``: registers the handlers into
-kopf's default registry. The ``skiplock-operator`` command (``cli.py``) is the usual way in."""
-
-import kopf
-
-from engine_operator.handlers import register
-
-register(kopf.get_default_registry())

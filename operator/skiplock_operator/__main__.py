@@ -1,0 +1,3 @@
+from skiplock_operator.cli import main
+
+main()
