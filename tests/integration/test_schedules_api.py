@@ -166,6 +166,12 @@ async def test_a_reader_key_reads_schedules_and_changes_none(api: Harness) -> No
     r = await api.client.post("/api/schedules/nightly/trigger", headers=reader)
     assert r.status_code == 403
     assert (await api.client.delete("/api/schedules/nightly", headers=reader)).status_code == 403
+    # A preview is a POST that changes nothing: a reader may ask for one.
+    r = await api.client.post(
+        "/api/schedules/preview", json={"every_s": 60, "count": 2}, headers=reader
+    )
+    assert r.status_code == 200 and len(r.json()["next"]) == 2
+    assert (await api.client.post("/api/schedules/preview", json={})).status_code == 401
 
 
 async def test_preview_lists_the_next_fire_times_in_utc(api: Harness) -> None:

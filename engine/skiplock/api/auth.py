@@ -194,6 +194,13 @@ async def principal(request: Request) -> Principal:
     return found
 
 
+async def computing(request: Request) -> Principal:
+    """Any valid key, readers included, for a POST that computes an answer from its body
+    and changes nothing (a schedule's preview): the method is not what makes it safe."""
+    found: Principal | None = getattr(request.state, "principal", None)
+    return found if found is not None else await authenticate(context(request), request)
+
+
 async def admin(who: Annotated[Principal, Depends(principal)]) -> Principal:
     """Admin routes; a reader passes too, but only for the safe methods (see principal)."""
     if not who.sees_all:
@@ -202,5 +209,6 @@ async def admin(who: Annotated[Principal, Depends(principal)]) -> Principal:
 
 
 Caller = Annotated[Principal, Depends(principal)]
+Computing = Annotated[Principal, Depends(computing)]
 Admin = Annotated[Principal, Depends(admin)]
 Ctx = Annotated[ApiContext, Depends(context)]

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from skiplock.api.auth import Caller, Ctx
+from skiplock.api.auth import Caller, Computing, Ctx
 from skiplock.api.bodies import JsonRoute
 from skiplock.api.schedule_schemas import (
     PreviewIn,
@@ -36,7 +36,7 @@ async def create_schedule(body: ScheduleIn, who: Caller, ctx: Ctx) -> ScheduleOu
 
 
 @router.post("/preview", response_model=PreviewOut)
-async def preview(body: PreviewIn, _: Caller, ctx: Ctx) -> PreviewOut:
+async def preview(body: PreviewIn, _: Computing, ctx: Ctx) -> PreviewOut:
     """The next fire times of a cron or interval, for a live preview while editing."""
     return PreviewOut(next=ctx.schedules.preview(body))
 
