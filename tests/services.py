@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import random
 import shutil
 import signal
 import socket
@@ -33,10 +34,22 @@ class ServiceMissing(RuntimeError):
     pass
 
 
-def spare_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+# Below the kernel's ephemeral range (net.ipv4.ip_local_port_range, 32768-60999 by
+# default): a port handed out here cannot be taken by an outgoing connection's local port
+# in the moment before the server that was given it binds it.
+SPARE_PORTS = range(20000, 32768)
+
+
+def spare_port(host: str = "127.0.0.1") -> int:
+    """A port free now on ``host``, from below the ephemeral range."""
+    for port in random.sample(SPARE_PORTS, 200):
+        with socket.socket() as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {SPARE_PORTS.start}-{SPARE_PORTS.stop - 1}")
 
 
 def _wait(check: object, timeout_s: float, what: str) -> None:

@@ -25,6 +25,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.services import SPARE_PORTS
+from tests.services import spare_port as _spare_port
+
 Endpoint = tuple[str, int]
 EndpointsOf = Callable[[], list[Endpoint]]
 
@@ -32,22 +35,7 @@ DNS_ENV = "SKIPLOCK_E2E_DNS_FILE"
 
 
 def spare_port(host: str = "0.0.0.0") -> int:
-    """A port free now, from below the ephemeral range (see ``_SERVICE_PORTS``), so an
-    outgoing connection cannot take it before its listener binds it."""
-    for port in random.sample(_SERVICE_PORTS, 200):
-        with socket.socket() as sock:
-            try:
-                sock.bind((host, port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 20000-32767")
-
-
-# Below the kernel's ephemeral range (net.ipv4.ip_local_port_range, 32768-60999 by
-# default), so no outgoing connection's local port can take a Service's port while the
-# Service is refusing; and the port stays bound (not listening) all the while.
-_SERVICE_PORTS = range(20000, 32768)
+    return _spare_port(host)
 
 
 def _hold(port: int) -> socket.socket:
@@ -64,7 +52,9 @@ def _hold(port: int) -> socket.socket:
 
 
 def _held_service_port() -> tuple[int, socket.socket]:
-    for port in random.sample(_SERVICE_PORTS, 200):
+    # Below the ephemeral range (see tests.services), so no outgoing connection's local
+    # port can take a Service's port; and the port stays bound while the Service refuses.
+    for port in random.sample(SPARE_PORTS, 200):
         try:
             return port, _hold(port)
         except OSError:

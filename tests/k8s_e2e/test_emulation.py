@@ -1,10 +1,13 @@
 """The emulated cluster does what Kubernetes and Helm do, in the parts the story relies on:
 Helm's kind orders, the ReplicaSet controller's choice of pods to remove, the kubelet's
-command line and environment, Service names through the DNS shim, and RBAC."""
+command line and environment, Service names through the DNS shim, a Service that refuses
+without endpoints, and RBAC."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +20,7 @@ import pytest
 from tests.k8s_e2e import helm
 from tests.k8s_e2e.apiserver import ADMIN_TOKEN, ApiServer
 from tests.k8s_e2e.kubelet import Pod, scale_down_order
+from tests.k8s_e2e.network import Endpoint, ServicePort
 from tests.k8s_e2e.pods import (
     PodContext,
     Probing,
@@ -191,3 +195,51 @@ async def test_a_service_account_may_do_what_its_role_allows_and_no_more() -> No
             ("list", "secrets", None),
             ("get", "secrets", "keys"),
         ]
+
+
+async def test_a_service_refuses_without_endpoints_and_keeps_its_port_meanwhile() -> None:
+    async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(await reader.read(100))
+        await writer.drain()
+        writer.close()
+
+    backend = await asyncio.start_server(echo, "127.0.0.1", 0)
+    endpoints: list[Endpoint] = []
+    service = ServicePort(lambda: list(endpoints))
+    try:
+        assert service.port < 32768  # below the ephemeral range: no outgoing socket takes it
+
+        async def answer() -> bytes:
+            reader, writer = await asyncio.open_connection("127.0.0.1", service.port)
+            writer.write(b"ping")
+            await writer.drain()
+            data = await reader.read(100)
+            writer.close()
+            return data
+
+        def taken() -> bool:
+            with socket.socket() as other:
+                try:
+                    other.bind(("127.0.0.1", service.port))
+                except OSError:
+                    return True
+                return False
+
+        await service.sync()
+        with pytest.raises(ConnectionRefusedError):
+            await answer()
+        assert taken()
+
+        endpoints.append(backend.sockets[0].getsockname()[:2])
+        await service.sync()
+        assert await answer() == b"ping"
+
+        endpoints.clear()
+        await service.sync()
+        with pytest.raises(ConnectionRefusedError):
+            await answer()
+        assert taken()  # still ours while refusing, so the next listen cannot fail
+        assert [change for _, change in service.changes] == ["open", "closed"]
+    finally:
+        await service.close()
+        backend.close()
