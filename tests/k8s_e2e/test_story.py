@@ -199,12 +199,14 @@ async def test_the_rendered_chart_scales_with_the_queue_loses_nothing_and_uninst
     api_log = logs(c, API)
     assert "waiting for MySQL at rel-skiplock-mysql:3306" in api_log
     assert "Traceback" not in api_log + logs(c, WORKER)
-    ((hook, _, migrated_at),) = c.hook_runs
+    ((hook, migrating_from, _),) = c.hook_runs
     assert hook == f"post-install/{FULL}-migrate"
     for pod in c.cluster.pods_of(API):
-        assert pod.created < migrated_at  # started before the schema existed ...
-        assert pod.probing and pod.probing.ready_since  # ... and ready only after it
-        assert pod.probing.ready_since > migrated_at
+        assert pod.created < migrating_from  # started before the schema existed ...
+        assert pod.probing and pod.probing.ready_since  # ... and ready only once the Job
+        # had written it: after the Job started (its end is when Helm saw it complete,
+        # which a pod's readiness probe may beat by a moment).
+        assert pod.probing.ready_since > migrating_from
 
     code, test_log = await c.helm_test()
     assert code == 0, test_log
