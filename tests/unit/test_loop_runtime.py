@@ -5,6 +5,8 @@ back. Outages are told from bugs by the domain's ``Unavailable`` alone."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -150,3 +152,46 @@ def test_queue_services_back_off_within_their_caps() -> None:
         assert waits[0] == pytest.approx(first)
         assert waits == sorted(waits)
         assert max(waits) == cap
+
+
+class _DownNotifier(MemoryNotifier):
+    """Fails while ``down``; rings the memory notifier otherwise."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = True
+        self.rung = asyncio.Event()
+
+    async def notify(self) -> None:
+        self.rung.set()
+        if self.down:
+            raise ConnectionError("redis unavailable")
+        await super().notify()
+
+
+async def test_failed_wake_ups_log_once_per_outage_and_once_on_recovery(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="skiplock")
+    notifier = _DownNotifier()
+    publisher = EventPublisher(cast(EventStream, FlakyStream(0)), notifier, wake_debounce_s=0)
+
+    async def ring() -> None:
+        notifier.rung.clear()
+        publisher.work_ready()
+        await notifier.rung.wait()
+        task = publisher._wake_task
+        assert task is not None
+        await task
+
+    for _ in range(50):
+        await ring()
+    assert publisher.wake_failures == 50
+    notifier.down = False
+    await ring()
+    assert publisher.wake_failures == 0
+    lines = [r.getMessage() for r in caplog.records if "wake-up" in r.getMessage()]
+    assert lines == [
+        "wake-up signals failing (workers poll meanwhile): redis unavailable",
+        "wake-up signals recovered after 50 failed",
+    ]

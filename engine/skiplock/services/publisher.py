@@ -78,6 +78,7 @@ class EventPublisher(LoopService):
         self._buffer: deque[Event] = deque(maxlen=MAX_BUFFER)
         self._wake_task: asyncio.Task[None] | None = None
         self._wake_again = False
+        self.wake_failures = 0  # in a row; logged once per outage, not once per signal
         self.dropped = 0
 
     def emit(self, events: Iterable[Event]) -> None:
@@ -101,7 +102,13 @@ class EventPublisher(LoopService):
             try:
                 await self._notifier.notify()
             except Exception as exc:  # a lost wake-up only costs one poll interval
-                log.warning("wake-up signal failed: %s", exc)
+                self.wake_failures += 1
+                if self.wake_failures == 1:
+                    log.warning("wake-up signals failing (workers poll meanwhile): %s", exc)
+            else:
+                if self.wake_failures:
+                    log.info("wake-up signals recovered after %d failed", self.wake_failures)
+                self.wake_failures = 0
             await asyncio.sleep(self._debounce_s)
             if not self._wake_again:
                 return
