@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import time
+import typing
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -41,6 +42,7 @@ from skiplock.adapters.sql.schema import (
     task_attempts,
     task_counts,
     task_types,
+    tasks,
 )
 from skiplock.domain import states
 from skiplock.domain.errors import Unavailable
@@ -164,6 +166,15 @@ class SqlDialect:
     def upsert_types(
         self, conn: Connection, rows: list[dict[str, Any]], kept: tuple[str, ...]
     ) -> None:
+        raise NotImplementedError
+
+    def search_match(self, words: tuple[str, ...]) -> ColumnElement[bool]:
+        """Tasks whose payload or last error has a word starting with each of ``words``
+        (domain/search.py; the words are letters, digits and ``_`` only)."""
+        raise NotImplementedError
+
+    def create_search_index(self, conn: Connection) -> None:
+        """Create the index ``search_match`` reads (re-runnable) and fill it."""
         raise NotImplementedError
 
 
@@ -335,6 +346,20 @@ class MySQLDialect(SqlDialect):
         up = mysql.insert(task_types).values(rows)
         conn.execute(up.on_duplicate_key_update({c: up.inserted[c] for c in kept}))
 
+    def search_match(self, words: tuple[str, ...]) -> ColumnElement[bool]:
+        boolean = " ".join(f"+{w}*" for w in words)
+        clause = self.query("search_match").bindparams(search=boolean)
+        return typing.cast(ColumnElement[bool], clause)
+
+    def create_search_index(self, conn: Connection) -> None:
+        if conn.execute(self.query("search_index_exists")).scalar_one():
+            return
+        conn.execute(text("SET SESSION innodb_ft_enable_stopword = OFF"))
+        try:
+            conn.execute(self.query("search_index_create"))
+        finally:
+            conn.execute(text("SET SESSION innodb_ft_enable_stopword = ON"))
+
 
 class SQLiteDialect(SqlDialect):
     name = "sqlite"
@@ -448,6 +473,21 @@ class SQLiteDialect(SqlDialect):
                 index_elements=["name"], set_={c: lite.excluded[c] for c in kept}
             )
         )
+
+    def search_match(self, words: tuple[str, ...]) -> ColumnElement[bool]:
+        phrase = " ".join(f'"{w}"*' for w in words)
+        found = self.query("search_match").bindparams(search=phrase).columns(rowid=Integer)
+        return tasks.c.id.in_(found)
+
+    def create_search_index(self, conn: Connection) -> None:
+        for name in (
+            "search_table_create",
+            "search_trigger_insert",
+            "search_trigger_delete",
+            "search_trigger_update",
+            "search_rebuild",
+        ):
+            conn.execute(self.query(name))
 
 
 MYSQL = MySQLDialect()

@@ -13,6 +13,7 @@ from sqlalchemy.sql import Select
 
 from skiplock.adapters.sql import counts
 from skiplock.adapters.sql.base import SqlBase
+from skiplock.adapters.sql.dialect import SqlDialect
 from skiplock.adapters.sql.inserts import TASK_COLUMNS, insert_tasks, task_from_row
 from skiplock.adapters.sql.schedule_ops import fired_by
 from skiplock.adapters.sql.schema import task_attempts, tasks, tenants
@@ -38,7 +39,7 @@ _CAS_RETRIES = 5
 _DELETABLE = [s.value for s in states.DELETABLE_STATES]
 
 
-def _filtered(query: Select[Any], flt: TaskFilter) -> Select[Any]:
+def _filtered(query: Select[Any], flt: TaskFilter, dialect: SqlDialect) -> Select[Any]:
     if flt.tenant_id is not None:
         query = query.where(tasks.c.tenant_id == flt.tenant_id)
     if flt.states:
@@ -51,6 +52,8 @@ def _filtered(query: Select[Any], flt: TaskFilter) -> Select[Any]:
         query = query.where(tasks.c.created_at >= flt.created_after)
     if flt.created_before is not None:
         query = query.where(tasks.c.created_at < flt.created_before)
+    if flt.words:
+        query = query.where(dialect.search_match(flt.words))
     return query
 
 
@@ -153,7 +156,7 @@ class TaskOps(SqlBase):
         order: TaskOrder = TaskOrder.CREATED_DESC,
     ) -> Page:
         def work(conn: Connection) -> Page:
-            query = _filtered(select(*TASK_COLUMNS), flt)
+            query = _filtered(select(*TASK_COLUMNS), flt, self.dialect)
             query = _ordered(query, order, cursor)
             rows = conn.execute(query.limit(limit + 1)).all()
             items = self._rows_to_tasks(conn, rows[:limit])
@@ -169,7 +172,7 @@ class TaskOps(SqlBase):
         def work(conn: Connection) -> Total:
             active = {s.value for s in states.ACTIVE_STATES}
             wanted = {s.value for s in flt.states}
-            if wanted and wanted <= active and not flt.ids and not _has_times(flt):
+            if wanted and wanted <= active and not (flt.ids or flt.words or _has_times(flt)):
                 # Active states only: the maintained counts answer in O(tenants x types).
                 types = set(flt.types)
                 n = sum(
@@ -182,7 +185,7 @@ class TaskOps(SqlBase):
                 return Total(n, exact=True)
             # Anything else is counted from the rows, but never past ``cap``: the cost
             # stays bounded at any table size, and the answer says "at least".
-            capped = _filtered(select(tasks.c.id), flt).limit(cap + 1).subquery()
+            capped = _filtered(select(tasks.c.id), flt, self.dialect).limit(cap + 1).subquery()
             n = int(conn.execute(select(func.count()).select_from(capped)).scalar_one())
             return Total(min(n, cap), exact=n <= cap)
 
@@ -307,7 +310,9 @@ class TaskOps(SqlBase):
         allowed = [s.value for s in states.sources(transition) if s is not None]
 
         def work(conn: Connection, tally: counts.Tally) -> list[int]:
-            query = _filtered(select(tasks.c.id), flt).where(tasks.c.state.in_(allowed))
+            query = _filtered(select(tasks.c.id), flt, self.dialect).where(
+                tasks.c.state.in_(allowed)
+            )
             ids = [int(r.id) for r in conn.execute(query.order_by(tasks.c.id).limit(limit))]
             return [i for i in ids if self._change_or_skip(conn, i, transition, now, tally, by)]
 
@@ -336,7 +341,9 @@ class TaskOps(SqlBase):
         allowed = [s.value for s in states.sources(Transition.REQUEUE) if s is not None]
 
         def work(conn: Connection) -> list[TaskCost]:
-            query = _filtered(select(tasks.c.id, tasks.c.tenant_id, tasks.c.cost), flt)
+            query = _filtered(
+                select(tasks.c.id, tasks.c.tenant_id, tasks.c.cost), flt, self.dialect
+            )
             query = query.where(tasks.c.state.in_(allowed)).order_by(tasks.c.id).limit(limit)
             return [TaskCost(int(r.id), int(r.tenant_id), int(r.cost)) for r in conn.execute(query)]
 
