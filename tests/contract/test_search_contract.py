@@ -8,11 +8,21 @@ from datetime import timedelta
 
 import pytest
 
-from skiplock.adapters.sql import SqlTaskStore
+from skiplock.adapters.sql import SqlTaskStore, search_scan
 from skiplock.domain.models import Completion, Outcome, TaskFilter, TaskOrder
 from skiplock.domain.search import search_words
 from skiplock.domain.states import TaskState, Transition
 from tests.contract.store_kit import T0, claim, new
+
+
+@pytest.fixture(autouse=True, params=["window", "index"])
+def search_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """MySQL answers from the newest rows or from the FULLTEXT index (search_scan.py);
+    every test runs both ways. A one-row window sends every search to the index."""
+    if request.param == "index":
+        monkeypatch.setattr(search_scan, "WINDOW", 1)
+        monkeypatch.setattr(search_scan, "COMMON_IN_WINDOW", 10**9)
+    return str(request.param)
 
 
 @pytest.fixture
@@ -76,6 +86,37 @@ def test_every_word_must_match_as_the_start_of_a_word(
     assert found(store, "order") == [both]
     assert found(store, "order_id") == [both]
     assert found(store, "ids") == []
+
+
+def test_case_and_accents_fold_the_same_way_on_every_path(
+    store: SqlTaskStore, tenants: tuple[int, int]
+) -> None:
+    a, _ = tenants
+    task = submit(store, a, {"place": "Café Crème", "city": "Zürich"})
+    submit(store, a, {"place": "cafeteria"})
+    assert found(store, "café crème") == [task]
+    assert found(store, "CAFE creme") == [task]
+    assert found(store, "zurich") == [task]
+    assert found(store, "ZÜRICH") == [task]
+
+
+def test_a_window_that_cannot_fill_the_page_falls_back_to_the_index(
+    store: SqlTaskStore, tenants: tuple[int, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, _ = tenants
+    old = submit(store, a, {"code": "rarebird"})
+    for n in range(6):
+        submit(store, a, {"code": f"common{n}"})
+    monkeypatch.setattr(search_scan, "WINDOW", 3)
+    assert found(store, "rarebird") == [old]
+    assert found(store, "common") == found(store, "common")[:6]
+    assert len(found(store, "common")) == 6
+    assert store.count_tasks(TaskFilter(words=search_words("rarebird")), cap=100).n == 1
+    # A word common in the window is counted there, as "at least" (MySQL; SQLite counts
+    # every match, exactly).
+    monkeypatch.setattr(search_scan, "COMMON_IN_WINDOW", 2)
+    total = store.count_tasks(TaskFilter(words=search_words("common")), cap=100)
+    assert (total.n, total.exact) in {(3, False), (6, True)}
 
 
 def test_common_english_words_are_not_stopwords(

@@ -11,6 +11,7 @@ so ``the`` is a word like any other). Accents fold as the stores' collations fol
 from __future__ import annotations
 
 import re
+import unicodedata
 
 MIN_WORD = 3
 # InnoDB's innodb_ft_max_token_size: a longer word is never indexed, so it never matches.
@@ -26,11 +27,11 @@ class BadSearch(ValueError):
 
 
 def search_words(text: str) -> tuple[str, ...]:
-    """The words of a search, lower-cased and deduplicated in order; ``BadSearch`` when
+    """The words of a search, folded (``fold``) and deduplicated in order; ``BadSearch`` when
     none is long enough, or when there are too many or too long."""
     if len(text) > MAX_TEXT:
         raise BadSearch(f"search: at most {MAX_TEXT} characters")
-    words = [w.lower() for w in _WORD.findall(text) if len(w) >= MIN_WORD]
+    words = [fold(w) for w in _WORD.findall(text) if len(w) >= MIN_WORD]
     words = list(dict.fromkeys(words))
     if not words:
         raise BadSearch(f"search: give at least one word of {MIN_WORD} or more letters or digits")
@@ -39,3 +40,16 @@ def search_words(text: str) -> tuple[str, ...]:
     if any(len(w) > MAX_WORD for w in words):
         raise BadSearch(f"search: words of at most {MAX_WORD} characters")
     return tuple(words)
+
+
+def fold(text: str) -> str:
+    """Lower case without accents (``Café`` -> ``cafe``), as the stores compare words."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
+
+
+def text_matches(words: tuple[str, ...], *texts: str | None) -> bool:
+    """Whether each of ``words`` starts a word of ``texts``: the rule itself, for a store
+    that checks candidate rows one by one instead of asking its index."""
+    tokens = set(_WORD.findall(fold(" ".join(t for t in texts if t))))
+    return all(any(token.startswith(w) for token in tokens) for w in words)

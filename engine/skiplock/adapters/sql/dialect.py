@@ -86,6 +86,9 @@ class SqlDialect:
     one_update_per_chunk: bool = False
     # A multi-row INSERT hands back consecutive ids from lastrowid (InnoDB).
     consecutive_insert_ids: bool = False
+    # A search reads the newest rows before the index (search_scan.py): InnoDB's
+    # FULLTEXT index slows down with a word's frequency, SQLite's FTS5 does not as much.
+    search_window: bool = False
 
     def make_engine(self, url: str, *, timeout_s: float) -> Engine:
         raise NotImplementedError
@@ -183,6 +186,7 @@ class MySQLDialect(SqlDialect):
     sql_file = "mysql.sql"
     one_update_per_chunk = True
     consecutive_insert_ids = True
+    search_window = True
 
     def make_engine(self, url: str, *, timeout_s: float) -> Engine:
         engine = create_engine(

@@ -11,12 +11,13 @@ from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql import Select
 
-from skiplock.adapters.sql import counts
+from skiplock.adapters.sql import counts, search_scan
 from skiplock.adapters.sql.base import SqlBase
 from skiplock.adapters.sql.dialect import SqlDialect
 from skiplock.adapters.sql.inserts import TASK_COLUMNS, insert_tasks, task_from_row
 from skiplock.adapters.sql.schedule_ops import fired_by
 from skiplock.adapters.sql.schema import task_attempts, tasks, tenants
+from skiplock.adapters.sql.search_scan import without_search
 from skiplock.domain import states
 from skiplock.domain.errors import Conflict, NotFound
 from skiplock.domain.models import (
@@ -156,9 +157,11 @@ class TaskOps(SqlBase):
         order: TaskOrder = TaskOrder.CREATED_DESC,
     ) -> Page:
         def work(conn: Connection) -> Page:
-            query = _filtered(select(*TASK_COLUMNS), flt, self.dialect)
-            query = _ordered(query, order, cursor)
-            rows = conn.execute(query.limit(limit + 1)).all()
+            rows = self._searched_window(conn, flt, order, cursor, limit + 1)
+            if rows is None:
+                query = _filtered(select(*TASK_COLUMNS), flt, self.dialect)
+                query = _ordered(query, order, cursor)
+                rows = conn.execute(query.limit(limit + 1)).all()
             items = self._rows_to_tasks(conn, rows[:limit])
             if len(rows) <= limit or not items:
                 return Page(items=items, next_cursor=None)
@@ -183,6 +186,10 @@ class TaskOps(SqlBase):
                     if state in wanted and (not types or type_ in types)
                 )
                 return Total(n, exact=True)
+            if flt.words and self.dialect.search_window:
+                known = self._count_in_window(conn, flt, cap)
+                if known is not None:
+                    return known
             # Anything else is counted from the rows, but never past ``cap``: the cost
             # stays bounded at any table size, and the answer says "at least".
             capped = _filtered(select(tasks.c.id), flt, self.dialect).limit(cap + 1).subquery()
@@ -190,6 +197,24 @@ class TaskOps(SqlBase):
             return Total(min(n, cap), exact=n <= cap)
 
         return self.read(work)
+
+    def _searched_window(
+        self,
+        conn: Connection,
+        flt: TaskFilter,
+        order: TaskOrder,
+        cursor: int | PageKey | None,
+        want: int,
+    ) -> Sequence[Row[Any]] | None:
+        if not (flt.words and self.dialect.search_window and order is TaskOrder.CREATED_DESC):
+            return None
+        ids_only = _filtered(select(tasks.c.id), without_search(flt), self.dialect)
+        below = cursor if isinstance(cursor, int) else None
+        return search_scan.newest_rows(conn, flt, ids_only, below=below, want=want)
+
+    def _count_in_window(self, conn: Connection, flt: TaskFilter, cap: int) -> Total | None:
+        ids_only = _filtered(select(tasks.c.id), without_search(flt), self.dialect)
+        return search_scan.count(conn, flt, ids_only, cap=cap)
 
     def _change(
         self,
