@@ -7,8 +7,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import text
 
 from skiplock.adapters.sql import SqlTaskStore, search_scan
+from skiplock.adapters.sql.migrations import LATEST_VERSION
 from skiplock.domain.models import Completion, Outcome, TaskFilter, TaskOrder
 from skiplock.domain.search import search_words
 from skiplock.domain.states import TaskState, Transition
@@ -198,10 +200,24 @@ def test_a_changed_last_error_and_deleted_tasks_leave_the_index(
     assert found(store, "second_one") == []
 
 
-def test_migrating_again_keeps_the_index_and_its_rows(
+def test_upgrading_to_the_search_migration_indexes_the_tasks_already_there(
     store: SqlTaskStore, tenants: tuple[int, int]
 ) -> None:
     a, _ = tenants
     task = submit(store, a, {"k": "platypus"})
-    store.migrate()
+    # Back to schema version 8, without the search index, then upgrade.
+    with store.engine.begin() as conn:
+        if store.dialect.name == "sqlite":
+            for trigger in ("insert", "delete", "update"):
+                conn.execute(text(f"DROP TRIGGER tasks_search_{trigger}"))
+            conn.execute(text("DROP TABLE tasks_search"))
+        else:
+            conn.execute(text("ALTER TABLE tasks DROP INDEX ix_tasks_search"))
+            # A rebuild drops InnoDB's hidden FTS_DOC_ID too, as in a table that never
+            # had the index (MariaDB 10.11 would not index the old rows again otherwise).
+            conn.execute(text("ALTER TABLE tasks FORCE"))
+        conn.execute(text("DELETE FROM skiplock_schema WHERE version >= 9"))
+    assert store.migrate() == LATEST_VERSION
     assert found(store, "platypus") == [task]
+    later = submit(store, a, {"k": "platypus again"})
+    assert found(store, "platypus") == [task, later]

@@ -87,7 +87,7 @@ class SqlDialect:
     # A multi-row INSERT hands back consecutive ids from lastrowid (InnoDB).
     consecutive_insert_ids: bool = False
     # A search reads the newest rows before the index (search_scan.py): InnoDB's
-    # FULLTEXT index slows down with a word's frequency, SQLite's FTS5 does not as much.
+    # FULLTEXT index costs time per matching row (docs/BENCHMARKS.md, "Search").
     search_window: bool = False
 
     def make_engine(self, url: str, *, timeout_s: float) -> Engine:
@@ -358,10 +358,18 @@ class MySQLDialect(SqlDialect):
     def create_search_index(self, conn: Connection) -> None:
         if conn.execute(self.query("search_index_exists")).scalar_one():
             return
+        # Building it reads every row (about a minute per 10^6 rows, silent all along),
+        # far past the read timeout that bounds a hung server for everything else.
+        raw = conn.connection.dbapi_connection
+        read_timeout = getattr(raw, "_read_timeout", None)
         conn.execute(text("SET SESSION innodb_ft_enable_stopword = OFF"))
         try:
+            if raw is not None:
+                raw._read_timeout = None  # PyMySQL re-applies it before each read
             conn.execute(self.query("search_index_create"))
         finally:
+            if raw is not None:
+                raw._read_timeout = read_timeout
             conn.execute(text("SET SESSION innodb_ft_enable_stopword = ON"))
 
 
