@@ -19,16 +19,19 @@ timed ``--samples`` times, kinds and sizes interleaved:
 - ``count common`` / ``count rare``: GET /api/tasks/count's query for those
 
 On MySQL/MariaDB a search first reads the newest rows, then the index only if it must
-(engine/skiplock/adapters/sql/search_scan.py); ``--index-only`` times the index alone
-(a one-row window), the way the first version answered every search.
+(engine/skiplock/adapters/sql/search_scan.py). The same tables are then timed again
+with every search answered by the index alone (a one-row window), ``--index-samples``
+times per kind: what the window saves.
 
 ``--quick`` loads 20,000 rows instead of 10^6 and takes 10 samples (a smoke test)."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import random
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -190,6 +193,65 @@ class Searcher:
         self.store.close()
 
 
+@contextlib.contextmanager
+def index_only() -> Iterator[None]:
+    """Every search answered by the FULLTEXT index: a one-row window, never "common"."""
+    from skiplock.adapters.sql import search_scan
+
+    saved = search_scan.WINDOW, search_scan.COMMON_IN_WINDOW
+    search_scan.WINDOW, search_scan.COMMON_IN_WINDOW = 1, 10**9
+    try:
+        yield
+    finally:
+        search_scan.WINDOW, search_scan.COMMON_IN_WINDOW = saved
+
+
+def time_all(
+    searchers: list[Searcher], sizes: list[int], samples: int, progress: Any, label: str
+) -> dict[str, dict[str, Any]]:
+    """Each kind ``samples`` times on each table, kinds and sizes interleaved."""
+    timings: dict[tuple[int, str], list[float]] = {(s, k): [] for s in sizes for k in KINDS}
+    found: dict[tuple[int, str], list[int]] = {(s, k): [] for s in sizes for k in KINDS}
+    bar = progress.add_task(label, total=samples * len(KINDS) * len(sizes))
+    for _ in range(samples):
+        for kind in KINDS:
+            for size, searcher in zip(sizes, searchers, strict=True):
+                t0 = time.perf_counter()
+                n = searcher.run(kind)
+                timings[(size, kind)].append((time.perf_counter() - t0) * 1000)
+                found[(size, kind)].append(n)
+                progress.advance(bar)
+    progress.remove_task(bar)
+    results: dict[str, dict[str, Any]] = {}
+    for (size, kind), values in timings.items():
+        results.setdefault(str(size), {})[kind] = {
+            "p50_ms": common.percentile(values, 50),
+            "p99_ms": common.percentile(values, 99),
+            "min_ms": min(values),
+            "max_ms": max(values),
+            "found_min": min(found[(size, kind)]),
+            "found_max": max(found[(size, kind)]),
+        }
+    return results
+
+
+def show(console: Console, results: dict[str, Any], sizes: list[int], title: str) -> None:
+    table = Table(title=title)
+    table.add_column("query")
+    for size in sizes:
+        table.add_column(f"{size:,} rows", justify="right")
+        table.add_column("found", justify="right")
+    for kind in KINDS:
+        cells: list[str] = [kind]
+        for size in sizes:
+            r = results[str(size)][kind]
+            lo, hi = r["found_min"], r["found_max"]
+            found = f"{lo}" + (f"-{hi}" if hi != lo else "")
+            cells += [f"{r['p50_ms']:.1f} / {r['p99_ms']:.1f}", found]
+        table.add_row(*cells)
+    console.print(table)
+
+
 KINDS = (
     "rare",
     "none",
@@ -207,7 +269,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows of the large table")
     parser.add_argument("--samples", type=int, default=30, help="timings per kind and size")
     parser.add_argument(
-        "--index-only", action="store_true", help="answer every search from the index"
+        "--index-samples", type=int, default=5, help="timings per kind with the index alone"
     )
     parser.add_argument("--quiet-wait", type=float, default=60.0, help="wait for an idle machine")
 
@@ -218,12 +280,6 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     samples = min(args.samples, 10) if args.quick else args.samples
     quiet = min(args.quiet_wait, 3.0) if args.quick else args.quiet_wait
     sizes = [args.small, rows]
-    if args.index_only:
-        from skiplock.adapters.sql import search_scan
-
-        search_scan.WINDOW = 1
-        search_scan.COMMON_IN_WINDOW = 10**9
-    results: dict[str, dict[str, Any]] = {}
     loads: dict[str, Any] = {}
     with common.Stack() as stack, common.progress() as progress:
         searchers: list[Searcher] = []
@@ -246,51 +302,21 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
             stack.callback(searcher.close)
             searchers.append(searcher)
         cpu = common.wait_quiet(max_s=quiet) if quiet else None
-        timings: dict[tuple[int, str], list[float]] = {(s, k): [] for s in sizes for k in KINDS}
-        found: dict[tuple[int, str], list[int]] = {(s, k): [] for s in sizes for k in KINDS}
-        bar = progress.add_task("timing (interleaved)", total=samples * len(KINDS) * 2)
-        for _ in range(samples):
-            for kind in KINDS:
-                for size, searcher in zip(sizes, searchers, strict=True):
-                    t0 = time.perf_counter()
-                    n = searcher.run(kind)
-                    timings[(size, kind)].append((time.perf_counter() - t0) * 1000)
-                    found[(size, kind)].append(n)
-                    progress.advance(bar)
-        for (size, kind), values in timings.items():
-            results.setdefault(str(size), {})[kind] = {
-                "p50_ms": common.percentile(values, 50),
-                "p99_ms": common.percentile(values, 99),
-                "min_ms": min(values),
-                "max_ms": max(values),
-                "found_min": min(found[(size, kind)]),
-                "found_max": max(found[(size, kind)]),
-            }
-        table = Table(title=f"search latency, ms (p50 / p99 over {samples})")
-        table.add_column("query")
-        for size in sizes:
-            table.add_column(f"{size:,} rows", justify="right")
-            table.add_column("found", justify="right")
-        for kind in KINDS:
-            cells: list[str] = [kind]
-            for size in sizes:
-                r = results[str(size)][kind]
-                lo, hi = r["found_min"], r["found_max"]
-                cells += [
-                    f"{r['p50_ms']:.1f} / {r['p99_ms']:.1f}",
-                    f"{lo}" + (f"-{hi}" if hi != lo else ""),
-                ]
-            table.add_row(*cells)
-        console.print(table)
+        results = time_all(searchers, sizes, samples, progress, "timing (window, then index)")
+        index_samples = min(args.index_samples, 2) if args.quick else args.index_samples
+        with index_only():
+            by_index = time_all(searchers, sizes, index_samples, progress, "timing (index only)")
+        show(console, results, sizes, f"search latency, ms (p50 / p99 over {samples})")
+        show(console, by_index, sizes, f"index alone, ms (p50 / p99 over {index_samples})")
         data = {
             "sizes": sizes,
             "samples": samples,
-            "index_only": args.index_only,
+            "index_samples": index_samples,
             "cpu_before_pct": cpu,
             "load": loads,
             "results": results,
+            "index_only": by_index,
         }
-        name = "search-index-only" if args.index_only else "search"
-        path = common.write_result(f"{name}-quick" if args.quick else name, data)
+        path = common.write_result("search-quick" if args.quick else "search", data)
     console.print(f"results: {path}")
     return data
