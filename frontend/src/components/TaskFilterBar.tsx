@@ -64,7 +64,7 @@ export function TaskFilterBar({ filters, onChange, tenantOptions, typeOptions = 
           }}
           error={qProblem}
           leftSection={<IconSearch size={16} aria-hidden />}
-          w={280}
+          w={210}
           type="search"
           maxLength={SEARCH_MAX}
         />
@@ -96,7 +96,7 @@ export function TaskFilterBar({ filters, onChange, tenantOptions, typeOptions = 
             setType(value);
             applyType(value);
           }}
-          w={200}
+          w={180}
           clearable
         />
         {tenantOptions && (
@@ -108,7 +108,7 @@ export function TaskFilterBar({ filters, onChange, tenantOptions, typeOptions = 
             onChange={(value) => onChange({ ...filters, tenant: value ?? '' })}
             searchable
             clearable
-            w={200}
+            w={180}
           />
         )}
         <Select
