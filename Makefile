@@ -86,7 +86,7 @@ fmt: install ## Format and auto-fix the code
 bench: install ## Run the benchmarks (python -m bench --help for scenarios)
 	$(BIN)/python -m bench --help
 
-BENCH_SCENARIOS ?= drain submit original latency fairness ratelimit scale chaos soak schedules peers
+BENCH_SCENARIOS ?= drain submit original latency fairness ratelimit scale chaos soak schedules search peers
 bench-smoke: install ## Run every benchmark scenario's quick mode once (a smoke test, no timing asserts)
 	@set -e; for s in $(BENCH_SCENARIOS); do \
 	  echo "==> python -m bench $$s --quick"; \

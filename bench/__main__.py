@@ -18,6 +18,7 @@ SCENARIOS = {
     "chaos": "kill -9 instances, restart MariaDB and Redis mid-run: lost and overlapping tasks",
     "soak": "memory over time: 3 instances, 100 tasks/s for 30 minutes; RSS slope per process",
     "schedules": "10,000 schedules every minute on 3 instances: firing lag and maintenance CPU",
+    "search": "task search in payload and last error: latency at 10^3 and 10^6 rows",
 }
 
 EPILOG = """\

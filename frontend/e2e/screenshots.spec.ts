@@ -79,6 +79,13 @@ test('captures every page', async ({ page }) => {
   await expect(page.locator('tr[data-tenant]').first()).toBeVisible();
   await shot(page, 'tenants');
 
+  await apiOk('POST', '/schedules', { name: 'nightly-report', type: 'generate_report', cron: '0 3 * * *', timezone: 'Europe/Paris' });
+  await apiOk('POST', '/schedules', { name: 'sync-every-minute', type: 'sync_inventory', every_s: 60 });
+  await apiOk('POST', '/schedules/sync-every-minute/trigger');
+  await page.goto(`${baseURL()}/schedules`);
+  await expect(page.locator('tbody tr').first()).toBeVisible();
+  await shot(page, 'schedules');
+
   await apiOk('POST', '/keys', { role: 'reader', name: 'grafana' });
   await page.goto(`${baseURL()}/api-keys`);
   await expect(page.locator('tbody tr').first()).toBeVisible();

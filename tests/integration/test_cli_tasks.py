@@ -119,6 +119,21 @@ def test_list_filters_by_state_and_tenant(engine: EngineProcess) -> None:
     assert not any("succeeded" in row for row in rows)
 
 
+def test_list_searches_payload_and_error_words(engine: EngineProcess) -> None:
+    ok = task("submit", "noop", "--payload", '{"pet": "capybara"}', "--wait", engine=engine)
+    assert ok.returncode == 0, ok.stderr
+    found = task("list", "--search", "capybara", engine=engine)
+    assert found.returncode == 0, found.stderr
+    assert [line for line in found.stdout.splitlines() if "noop" in line]
+    failed = task("submit", "fail", "--wait", engine=engine)
+    assert failed.returncode == 1
+    by_error = task("list", "--search", "runtimeerror purpose", engine=engine)
+    rows = [line for line in by_error.stdout.splitlines() if "fail" in line]
+    assert rows and all("dead" in row for row in rows)
+    refused = task("list", "--search", "ab", engine=engine)
+    assert refused.returncode != 0 and "3 or more" in refused.stderr
+
+
 @pytest.mark.parametrize(
     ("args", "status", "message"),
     [

@@ -170,6 +170,16 @@ def test_list_walks_every_page_lazily(engine: EngineProcess) -> None:
     assert transport.paths == ["/api/tasks"] * 3
 
 
+def test_list_searches_payload_words_and_refuses_a_search_that_cannot_run(
+    client: Client,
+) -> None:
+    hit = client.submit("noop", {"customer": "Okapi Travel"}, delay_s=3600)
+    client.submit("noop", {"customer": "someone else"}, delay_s=3600)
+    assert [t.id for t in client.list(search="okapi")] == [hit.id]
+    with pytest.raises(ValidationError, match="3 or more"):
+        list(client.list(search="ab"))
+
+
 def test_cancel_and_retry_return_the_task_as_it_now_is(client: Client) -> None:
     task = client.submit("noop", delay_s=3600)
     assert client.cancel(task.id).state is TaskState.CANCELLED

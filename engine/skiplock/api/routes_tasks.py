@@ -7,7 +7,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Response
 
 from skiplock.api.auth import Caller, Ctx
 from skiplock.api.bodies import JsonRoute
@@ -26,6 +26,7 @@ from skiplock.api.schemas import (
 )
 from skiplock.domain import limits
 from skiplock.domain.models import Page, PageKey, Principal, TaskFilter, TaskOrder
+from skiplock.domain.search import MAX_TEXT, BadSearch, search_words
 from skiplock.domain.states import TaskState
 from skiplock.services.tasks import Changed
 
@@ -161,17 +162,36 @@ def format_cursor(page: Page, order: TaskOrder) -> str | None:
     return f"{micros}.{key.id}"
 
 
-async def _list_filter(
-    ctx: ApiContext,
-    who: Principal,
-    *,
-    state: list[str] | None,
-    type_: list[str] | None,
-    tenant: str | None,
-    task_id: int | None,
-    created_after: datetime | None,
-    created_before: datetime | None,
+SEARCH_HELP = (
+    "Search words: a task matches when each word (3 to 84 letters, digits or '_'; up to "
+    "8) starts a word of its payload or last error, in any case. Shorter words are ignored."
+)
+
+
+def _search(q: str | None) -> tuple[str, ...]:
+    if q is None:
+        return ()
+    try:
+        return search_words(q)
+    except BadSearch as exc:
+        raise ApiError(
+            422, "validation_error", str(exc), fields=[{"field": "q", "message": str(exc)}]
+        ) from exc
+
+
+async def task_filter(
+    who: Caller,
+    ctx: Ctx,
+    state: Annotated[list[str] | None, Query(max_length=20)] = None,
+    type: Annotated[list[str] | None, Query(max_length=50)] = None,  # noqa: A002
+    tenant: Annotated[str | None, Query(max_length=64)] = None,
+    id: Annotated[int | None, Query(ge=1, le=2**62)] = None,  # noqa: A002
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+    q: Annotated[str | None, Query(max_length=MAX_TEXT, description=SEARCH_HELP)] = None,
 ) -> TaskFilter:
+    """The filters the task list and its count share: one definition, so the count is
+    always the count of the list."""
     try:
         states = tuple(TaskState(s) for s in _split("state", state))
     except ValueError as exc:
@@ -183,26 +203,25 @@ async def _list_filter(
             fields=[{"field": "state", "message": str(exc)}],
         ) from exc
     _check_times(created_after=created_after, created_before=created_before)
+    words = _search(q)
     return TaskFilter(
         tenant_id=await _tenant_filter(ctx, who, tenant),
         states=states,
-        types=tuple(_split("type", type_)),
-        ids=(task_id,) if task_id is not None else (),
+        types=tuple(_split("type", type)),
+        ids=(id,) if id is not None else (),
         created_after=created_after,
         created_before=created_before,
+        words=words,
     )
+
+
+Filtered = Annotated[TaskFilter, Depends(task_filter)]
 
 
 @router.get("", response_model=PageOut)
 async def list_tasks(
-    who: Caller,
     ctx: Ctx,
-    state: Annotated[list[str] | None, Query(max_length=20)] = None,
-    type: Annotated[list[str] | None, Query(max_length=50)] = None,  # noqa: A002
-    tenant: Annotated[str | None, Query(max_length=64)] = None,
-    id: Annotated[int | None, Query(ge=1, le=2**62)] = None,  # noqa: A002
-    created_after: datetime | None = None,
-    created_before: datetime | None = None,
+    flt: Filtered,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=48)] = None,
     sort: Annotated[
@@ -213,44 +232,16 @@ async def list_tasks(
         ),
     ] = TaskOrder.CREATED_DESC,
 ) -> PageOut:
-    flt = await _list_filter(
-        ctx,
-        who,
-        state=state,
-        type_=type,
-        tenant=tenant,
-        task_id=id,
-        created_after=created_after,
-        created_before=created_before,
-    )
     after = parse_cursor(cursor, sort) if cursor is not None else None
     page = await asyncio.to_thread(ctx.store.list_tasks, flt, limit=limit, cursor=after, order=sort)
     return PageOut(items=[TaskOut.of(t) for t in page.items], next_cursor=format_cursor(page, sort))
 
 
 @router.get("/count", response_model=CountOut)
-async def count_tasks(
-    who: Caller,
-    ctx: Ctx,
-    state: Annotated[list[str] | None, Query(max_length=20)] = None,
-    type: Annotated[list[str] | None, Query(max_length=50)] = None,  # noqa: A002
-    tenant: Annotated[str | None, Query(max_length=64)] = None,
-    id: Annotated[int | None, Query(ge=1, le=2**62)] = None,  # noqa: A002
-    created_after: datetime | None = None,
-    created_before: datetime | None = None,
-) -> CountOut:
+async def count_tasks(ctx: Ctx, flt: Filtered) -> CountOut:
     """How many tasks match the same filters as the list: exact for active states (from
-    the maintained counts), else counted up to 10,000 (``exact: false`` past it)."""
-    flt = await _list_filter(
-        ctx,
-        who,
-        state=state,
-        type_=type,
-        tenant=tenant,
-        task_id=id,
-        created_after=created_after,
-        created_before=created_before,
-    )
+    the maintained counts, without a search), else counted up to 10,000 (``exact:
+    false`` past it)."""
     total = await asyncio.to_thread(ctx.store.count_tasks, flt, cap=COUNT_CAP)
     return CountOut(total=total.n, exact=total.exact)
 
@@ -282,6 +273,7 @@ async def _bulk_filter(ctx: ApiContext, who: Principal, body: BulkIn) -> TaskFil
         types=tuple(f.type or ()),
         created_after=f.created_after,
         created_before=f.created_before,
+        words=_search(f.q),
     )
 
 

@@ -10,6 +10,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, fie
 
 from skiplock.domain.models import ApiKeyInfo, Task, Tenant
 from skiplock.domain.ratelimit import parse_rate_limit
+from skiplock.domain.search import MAX_TEXT
 from skiplock.domain.states import TaskState
 
 # Re-exported: the submission body lives with the rules that every entry point applies.
@@ -151,6 +152,9 @@ class BulkFilter(Strict):
     tenant: str | None = Field(None, pattern=NAME_PATTERN)
     created_after: AwareDatetime | None = None
     created_before: AwareDatetime | None = None
+    q: str | None = Field(
+        None, max_length=MAX_TEXT, description="Search words, as the list's q parameter."
+    )
 
 
 class BulkIn(Strict):

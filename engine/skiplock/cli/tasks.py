@@ -191,6 +191,11 @@ def task_get(task_id: int, url: str | None, key: str | None) -> None:
 @click.option("--tenant", default=None, help="Only this tenant's tasks.")
 @click.option("--type", "types", multiple=True, help="Only these types (repeatable).")
 @click.option(
+    "--search",
+    default=None,
+    help="Words that must each start a word of the payload or the last error.",
+)
+@click.option(
     "--limit", type=click.IntRange(1, 10_000), default=20, show_default=True, help="At most N."
 )
 @_connection
@@ -198,6 +203,7 @@ def task_list(
     states: tuple[str, ...],
     tenant: str | None,
     types: tuple[str, ...],
+    search: str | None,
     limit: int,
     url: str | None,
     key: str | None,
@@ -211,6 +217,7 @@ def task_list(
             state=states or None,
             type=types or None,
             tenant=tenant,
+            search=search,
             page_size=min(limit, 500),
         )
         for n, t in enumerate(found):

@@ -220,6 +220,7 @@ class AsyncClient:
         tenant: str | None = None,
         created_after: datetime | None = None,
         created_before: datetime | None = None,
+        search: str | None = None,
         page_size: int = 100,
     ) -> AsyncIterator[Task]:
         """See :meth:`skiplock.Client.list`."""
@@ -229,6 +230,7 @@ class AsyncClient:
             tenant=tenant,
             created_after=created_after,
             created_before=created_before,
+            search=search,
         )
         size = _common.page_size(page_size)
         cursor: str | None = None

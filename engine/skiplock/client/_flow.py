@@ -261,10 +261,13 @@ def list_params(
     tenant: str | None,
     created_after: datetime | None,
     created_before: datetime | None,
+    search: str | None = None,
 ) -> tuple[tuple[str, str], ...]:
     params = [("state", s) for s in _values(state)] + [("type", t) for t in _values(type_)]
     if tenant is not None:
         params.append(("tenant", tenant))
+    if search is not None:
+        params.append(("q", search))
     for name, when in (("created_after", created_after), ("created_before", created_before)):
         if when is not None:
             params.append((name, when.isoformat()))

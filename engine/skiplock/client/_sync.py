@@ -229,16 +229,19 @@ class Client:
         tenant: str | None = None,
         created_after: datetime | None = None,
         created_before: datetime | None = None,
+        search: str | None = None,
         page_size: int = 100,
     ) -> Iterator[Task]:
         """Every matching task, newest first, fetching pages as the iteration needs
-        them."""
+        them. ``search``: words that must each start a word of the payload or the last
+        error (the API's ``q``)."""
         params = _flow.list_params(
             state=state,
             type_=type,
             tenant=tenant,
             created_after=created_after,
             created_before=created_before,
+            search=search,
         )
         size = _common.page_size(page_size)
         cursor: str | None = None

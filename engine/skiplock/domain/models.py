@@ -192,6 +192,9 @@ class TaskFilter:
     ids: tuple[int, ...] = ()
     created_after: datetime | None = None
     created_before: datetime | None = None
+    # Search words (domain.search.search_words): each must start a word of the payload
+    # or the last error.
+    words: tuple[str, ...] = ()
 
 
 class TaskOrder(StrEnum):

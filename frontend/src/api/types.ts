@@ -214,6 +214,8 @@ export interface BulkFilter {
   tenant?: string;
   created_after?: string;
   created_before?: string;
+  /** Search words, as the list's `q`. */
+  q?: string;
 }
 
 export type BulkRequest = ({ ids: number[] } | { filter: BulkFilter }) & { dry_run?: boolean };

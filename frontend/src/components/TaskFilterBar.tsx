@@ -3,7 +3,7 @@ import { Autocomplete, Button, Chip, Group, Select, Stack, TextInput } from '@ma
 import { useDebouncedCallback } from '@mantine/hooks';
 import { IconSearch } from '@tabler/icons-react';
 import { TASK_STATES, type TaskState } from '../api/types';
-import { EMPTY_FILTERS, hasFilters, RANGE_OPTIONS, SORT_OPTIONS, type RangeKey, type SortKey, type TaskFilters } from '../lib/taskFilters';
+import { EMPTY_FILTERS, hasFilters, RANGE_OPTIONS, SEARCH_MAX, searchProblem, SORT_OPTIONS, type RangeKey, type SortKey, type TaskFilters } from '../lib/taskFilters';
 
 export interface TaskFilterBarProps {
   filters: TaskFilters;
@@ -21,10 +21,19 @@ export interface TaskFilterBarProps {
 export function TaskFilterBar({ filters, onChange, tenantOptions, typeOptions = [], fixedState, sort, onSortChange }: TaskFilterBarProps) {
   const [type, setType] = useState(filters.type);
   const [id, setId] = useState(filters.id);
+  const [q, setQ] = useState(filters.q);
   useEffect(() => setType(filters.type), [filters.type]);
   useEffect(() => setId(filters.id), [filters.id]);
+  useEffect(() => setQ(filters.q), [filters.q]);
 
   const applyType = useDebouncedCallback((value: string) => onChange({ ...filters, type: value.trim() }), 400);
+  // A search goes into the URL (and so to the server) once typing pauses, and only when
+  // the server would run it; until then the box says what is missing.
+  const qProblem = searchProblem(q);
+  const applyQ = useDebouncedCallback((value: string) => {
+    const clean = value.trim();
+    if (searchProblem(clean) === null && clean !== filters.q) onChange({ ...filters, q: clean });
+  }, 400);
 
   const applyId = () => {
     const clean = id.trim().replace(/^#/, '');
@@ -45,6 +54,20 @@ export function TaskFilterBar({ filters, onChange, tenantOptions, typeOptions = 
         </Chip.Group>
       )}
       <Group gap="sm" align="flex-end" wrap="wrap">
+        <TextInput
+          label="Search payload and errors"
+          placeholder="e.g. invoice 4471"
+          value={q}
+          onChange={(e) => {
+            setQ(e.currentTarget.value);
+            applyQ(e.currentTarget.value);
+          }}
+          error={qProblem}
+          leftSection={<IconSearch size={16} aria-hidden />}
+          w={210}
+          type="search"
+          maxLength={SEARCH_MAX}
+        />
         <form
           onSubmit={(e) => {
             e.preventDefault();
@@ -73,7 +96,7 @@ export function TaskFilterBar({ filters, onChange, tenantOptions, typeOptions = 
             setType(value);
             applyType(value);
           }}
-          w={200}
+          w={180}
           clearable
         />
         {tenantOptions && (
@@ -85,7 +108,7 @@ export function TaskFilterBar({ filters, onChange, tenantOptions, typeOptions = 
             onChange={(value) => onChange({ ...filters, tenant: value ?? '' })}
             searchable
             clearable
-            w={200}
+            w={180}
           />
         )}
         <Select

@@ -5,7 +5,7 @@ const NOW = new Date('2026-11-28T12:00:00Z');
 
 describe('task filters in the URL', () => {
   it('round-trips through the query string', () => {
-    const filters = { states: ['dead' as const, 'retrying' as const], type: 'email', tenant: 'acme', id: '', range: '1h' as const };
+    const filters = { states: ['dead' as const, 'retrying' as const], type: 'email', tenant: 'acme', id: '', range: '1h' as const, q: '' };
     const search = filtersToSearch(filters);
     expect(search.toString()).toBe('state=dead&state=retrying&type=email&tenant=acme&range=1h');
     expect(parseFilters(search)).toEqual(filters);

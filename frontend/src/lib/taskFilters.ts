@@ -25,9 +25,28 @@ export interface TaskFilters {
   /** Exact task id search. */
   id: string;
   range: RangeKey;
+  /** Search words in payload and last error (`q=`); '' for none. */
+  q: string;
 }
 
-export const EMPTY_FILTERS: TaskFilters = { states: [], type: '', tenant: '', id: '', range: '' };
+export const EMPTY_FILTERS: TaskFilters = { states: [], type: '', tenant: '', id: '', range: '', q: '' };
+
+/** The server's rules for `q` (engine/skiplock/domain/search.py). */
+export const SEARCH_MAX = 200;
+export const SEARCH_MIN_WORD = 3;
+const SEARCH_WORD = /[\p{L}\p{N}_]+/gu;
+
+/** Why the server would refuse this search, or null when it can run ('' is no search). */
+export function searchProblem(q: string): string | null {
+  const text = q.trim();
+  if (!text) return null;
+  if (text.length > SEARCH_MAX) return `At most ${SEARCH_MAX} characters`;
+  const words = [...new Set((text.match(SEARCH_WORD) ?? []).filter((w) => w.length >= SEARCH_MIN_WORD).map((w) => w.toLowerCase()))];
+  if (words.length === 0) return `Give a word of ${SEARCH_MIN_WORD} or more letters or digits`;
+  if (words.length > 8) return 'At most 8 words';
+  if (words.some((w) => w.length > 84)) return 'Words of at most 84 characters';
+  return null;
+}
 
 /** Sort orders of GET /api/tasks (`sort=`); '' is the default, newest created first. */
 export const SORT_OPTIONS = [
@@ -60,12 +79,14 @@ export function parseFilters(search: URLSearchParams): TaskFilters {
     .filter(isTaskState);
   const range = search.get('range') ?? '';
   const id = (search.get('id') ?? '').trim();
+  const q = (search.get('q') ?? '').trim();
   return {
     states: [...new Set(states)],
     type: (search.get('type') ?? '').trim(),
     tenant: (search.get('tenant') ?? '').trim(),
     id: /^\d+$/.test(id) ? id : '',
     range: isRange(range) ? range : '',
+    q: searchProblem(q) === null ? q : '',
   };
 }
 
@@ -76,6 +97,7 @@ export function filtersToSearch(filters: TaskFilters): URLSearchParams {
   if (filters.tenant) search.set('tenant', filters.tenant);
   if (filters.id) search.set('id', filters.id);
   if (filters.range) search.set('range', filters.range);
+  if (filters.q) search.set('q', filters.q);
   return search;
 }
 
@@ -96,6 +118,7 @@ export function toListQuery(filters: TaskFilters, now: Date) {
     tenant: filters.tenant || undefined,
     id: filters.id || undefined,
     created_after: createdAfter(filters.range, now),
+    q: filters.q || undefined,
   };
 }
 
@@ -110,6 +133,7 @@ export function toBulkFilter(filters: TaskFilters, now: Date): BulkFilter {
   if (filters.tenant) filter.tenant = filters.tenant;
   const after = createdAfter(filters.range, now);
   if (after) filter.created_after = after;
+  if (filters.q) filter.q = filters.q;
   return filter;
 }
 
@@ -118,6 +142,7 @@ export function describeFilter(filter: BulkFilter): string {
   if (filter.state?.length) parts.push(`state ${filter.state.join(' or ')}`);
   if (filter.type) parts.push(`type ${filter.type}`);
   if (filter.tenant) parts.push(`tenant ${filter.tenant}`);
+  if (filter.q) parts.push(`containing “${filter.q}”`);
   if (filter.created_after) parts.push(`created after ${new Date(filter.created_after).toLocaleString()}`);
   return parts.length ? parts.join(', ') : 'every task';
 }

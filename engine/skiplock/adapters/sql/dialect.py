@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import time
+import typing
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -41,6 +42,7 @@ from skiplock.adapters.sql.schema import (
     task_attempts,
     task_counts,
     task_types,
+    tasks,
 )
 from skiplock.domain import states
 from skiplock.domain.errors import Unavailable
@@ -84,6 +86,9 @@ class SqlDialect:
     one_update_per_chunk: bool = False
     # A multi-row INSERT hands back consecutive ids from lastrowid (InnoDB).
     consecutive_insert_ids: bool = False
+    # A search reads the newest rows before the index (search_scan.py): InnoDB's
+    # FULLTEXT index costs time per matching row (docs/BENCHMARKS.md, "Search").
+    search_window: bool = False
 
     def make_engine(self, url: str, *, timeout_s: float) -> Engine:
         raise NotImplementedError
@@ -166,12 +171,22 @@ class SqlDialect:
     ) -> None:
         raise NotImplementedError
 
+    def search_match(self, words: tuple[str, ...]) -> ColumnElement[bool]:
+        """Tasks whose payload or last error has a word starting with each of ``words``
+        (domain/search.py; the words are letters, digits and ``_`` only)."""
+        raise NotImplementedError
+
+    def create_search_index(self, conn: Connection) -> None:
+        """Create the index ``search_match`` reads (re-runnable) and fill it."""
+        raise NotImplementedError
+
 
 class MySQLDialect(SqlDialect):
     name = "mysql"
     sql_file = "mysql.sql"
     one_update_per_chunk = True
     consecutive_insert_ids = True
+    search_window = True
 
     def make_engine(self, url: str, *, timeout_s: float) -> Engine:
         engine = create_engine(
@@ -335,6 +350,28 @@ class MySQLDialect(SqlDialect):
         up = mysql.insert(task_types).values(rows)
         conn.execute(up.on_duplicate_key_update({c: up.inserted[c] for c in kept}))
 
+    def search_match(self, words: tuple[str, ...]) -> ColumnElement[bool]:
+        boolean = " ".join(f"+{w}*" for w in words)
+        clause = self.query("search_match").bindparams(search=boolean)
+        return typing.cast(ColumnElement[bool], clause)
+
+    def create_search_index(self, conn: Connection) -> None:
+        if conn.execute(self.query("search_index_exists")).scalar_one():
+            return
+        # Building it reads every row (about a minute per 10^6 rows, silent all along),
+        # far past the read timeout that bounds a hung server for everything else.
+        raw = conn.connection.dbapi_connection
+        read_timeout = getattr(raw, "_read_timeout", None)
+        conn.execute(text("SET SESSION innodb_ft_enable_stopword = OFF"))
+        try:
+            if raw is not None:
+                raw._read_timeout = None  # PyMySQL re-applies it before each read
+            conn.execute(self.query("search_index_create"))
+        finally:
+            if raw is not None:
+                raw._read_timeout = read_timeout
+            conn.execute(text("SET SESSION innodb_ft_enable_stopword = ON"))
+
 
 class SQLiteDialect(SqlDialect):
     name = "sqlite"
@@ -448,6 +485,21 @@ class SQLiteDialect(SqlDialect):
                 index_elements=["name"], set_={c: lite.excluded[c] for c in kept}
             )
         )
+
+    def search_match(self, words: tuple[str, ...]) -> ColumnElement[bool]:
+        phrase = " ".join(f'"{w}"*' for w in words)
+        found = self.query("search_match").bindparams(search=phrase).columns(rowid=Integer)
+        return tasks.c.id.in_(found)
+
+    def create_search_index(self, conn: Connection) -> None:
+        for name in (
+            "search_table_create",
+            "search_trigger_insert",
+            "search_trigger_delete",
+            "search_trigger_update",
+            "search_rebuild",
+        ):
+            conn.execute(self.query(name))
 
 
 MYSQL = MySQLDialect()

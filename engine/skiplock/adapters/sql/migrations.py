@@ -15,6 +15,7 @@ from sqlalchemy import Table, insert, inspect, select, text
 from sqlalchemy.engine import Connection
 
 from skiplock.adapters.sql import counts
+from skiplock.adapters.sql.dialect import dialect_of
 from skiplock.adapters.sql.schema import (
     DEFAULT_TENANT,
     api_keys,
@@ -116,6 +117,12 @@ def _v8_schedules(conn: Connection) -> None:
     schedule_fires.create(conn, checkfirst=True)
 
 
+def _v9_task_search(conn: Connection) -> None:
+    # Search in payload and last error (domain/search.py): InnoDB FULLTEXT on MySQL and
+    # MariaDB, an FTS5 table kept by triggers on SQLite. Both hold every existing row.
+    dialect_of(conn).create_search_index(conn)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", _v1_initial),
     Migration(2, "analytics indexes", _v2_analytics_indexes),
@@ -125,5 +132,6 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(6, "announced task types", _v6_task_types),
     Migration(7, "attempt tracebacks, manual requeue marks", _v7_tracebacks_and_requeues),
     Migration(8, "schedules", _v8_schedules),
+    Migration(9, "task search", _v9_task_search),
 )
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -44,3 +44,41 @@ SELECT id FROM tasks INDEXED BY ix_tasks_finished
 WHERE finished_at < :cutoff AND state IN :terminal
 ORDER BY finished_at, id
 LIMIT :n;
+
+-- name: search_match
+-- Task search (domain/search.py): the FTS5 table over payload and last_error, with
+-- ``"word"*`` per word (FTS5 ANDs them).
+SELECT rowid FROM tasks_search WHERE tasks_search MATCH :search
+
+-- name: search_table_create
+-- An external-content FTS5 index of tasks(payload, last_error), kept by the triggers
+-- below. '_' is a word character, as in InnoDB's FULLTEXT parser.
+CREATE VIRTUAL TABLE IF NOT EXISTS tasks_search USING fts5(
+    payload, last_error, content='tasks', content_rowid='id',
+    tokenize="unicode61 tokenchars '_'"
+)
+
+-- name: search_trigger_insert
+CREATE TRIGGER IF NOT EXISTS tasks_search_insert AFTER INSERT ON tasks BEGIN
+    INSERT INTO tasks_search (rowid, payload, last_error)
+    VALUES (new.id, new.payload, new.last_error);
+END
+
+-- name: search_trigger_delete
+CREATE TRIGGER IF NOT EXISTS tasks_search_delete AFTER DELETE ON tasks BEGIN
+    INSERT INTO tasks_search (tasks_search, rowid, payload, last_error)
+    VALUES ('delete', old.id, old.payload, old.last_error);
+END
+
+-- name: search_trigger_update
+-- Only a change of the searched columns touches the index (a state change does not).
+CREATE TRIGGER IF NOT EXISTS tasks_search_update AFTER UPDATE OF payload, last_error ON tasks
+BEGIN
+    INSERT INTO tasks_search (tasks_search, rowid, payload, last_error)
+    VALUES ('delete', old.id, old.payload, old.last_error);
+    INSERT INTO tasks_search (rowid, payload, last_error)
+    VALUES (new.id, new.payload, new.last_error);
+END
+
+-- name: search_rebuild
+INSERT INTO tasks_search (tasks_search) VALUES ('rebuild')

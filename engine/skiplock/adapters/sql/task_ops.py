@@ -11,11 +11,13 @@ from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql import Select
 
-from skiplock.adapters.sql import counts
+from skiplock.adapters.sql import counts, search_scan
 from skiplock.adapters.sql.base import SqlBase
+from skiplock.adapters.sql.dialect import SqlDialect
 from skiplock.adapters.sql.inserts import TASK_COLUMNS, insert_tasks, task_from_row
 from skiplock.adapters.sql.schedule_ops import fired_by
 from skiplock.adapters.sql.schema import task_attempts, tasks, tenants
+from skiplock.adapters.sql.search_scan import without_search
 from skiplock.domain import states
 from skiplock.domain.errors import Conflict, NotFound
 from skiplock.domain.models import (
@@ -38,7 +40,7 @@ _CAS_RETRIES = 5
 _DELETABLE = [s.value for s in states.DELETABLE_STATES]
 
 
-def _filtered(query: Select[Any], flt: TaskFilter) -> Select[Any]:
+def _filtered(query: Select[Any], flt: TaskFilter, dialect: SqlDialect) -> Select[Any]:
     if flt.tenant_id is not None:
         query = query.where(tasks.c.tenant_id == flt.tenant_id)
     if flt.states:
@@ -51,6 +53,8 @@ def _filtered(query: Select[Any], flt: TaskFilter) -> Select[Any]:
         query = query.where(tasks.c.created_at >= flt.created_after)
     if flt.created_before is not None:
         query = query.where(tasks.c.created_at < flt.created_before)
+    if flt.words:
+        query = query.where(dialect.search_match(flt.words))
     return query
 
 
@@ -153,9 +157,11 @@ class TaskOps(SqlBase):
         order: TaskOrder = TaskOrder.CREATED_DESC,
     ) -> Page:
         def work(conn: Connection) -> Page:
-            query = _filtered(select(*TASK_COLUMNS), flt)
-            query = _ordered(query, order, cursor)
-            rows = conn.execute(query.limit(limit + 1)).all()
+            rows = self._searched_window(conn, flt, order, cursor, limit + 1)
+            if rows is None:
+                query = _filtered(select(*TASK_COLUMNS), flt, self.dialect)
+                query = _ordered(query, order, cursor)
+                rows = conn.execute(query.limit(limit + 1)).all()
             items = self._rows_to_tasks(conn, rows[:limit])
             if len(rows) <= limit or not items:
                 return Page(items=items, next_cursor=None)
@@ -169,7 +175,7 @@ class TaskOps(SqlBase):
         def work(conn: Connection) -> Total:
             active = {s.value for s in states.ACTIVE_STATES}
             wanted = {s.value for s in flt.states}
-            if wanted and wanted <= active and not flt.ids and not _has_times(flt):
+            if wanted and wanted <= active and not (flt.ids or flt.words or _has_times(flt)):
                 # Active states only: the maintained counts answer in O(tenants x types).
                 types = set(flt.types)
                 n = sum(
@@ -180,13 +186,35 @@ class TaskOps(SqlBase):
                     if state in wanted and (not types or type_ in types)
                 )
                 return Total(n, exact=True)
+            if flt.words and self.dialect.search_window:
+                known = self._count_in_window(conn, flt, cap)
+                if known is not None:
+                    return known
             # Anything else is counted from the rows, but never past ``cap``: the cost
             # stays bounded at any table size, and the answer says "at least".
-            capped = _filtered(select(tasks.c.id), flt).limit(cap + 1).subquery()
+            capped = _filtered(select(tasks.c.id), flt, self.dialect).limit(cap + 1).subquery()
             n = int(conn.execute(select(func.count()).select_from(capped)).scalar_one())
             return Total(min(n, cap), exact=n <= cap)
 
         return self.read(work)
+
+    def _searched_window(
+        self,
+        conn: Connection,
+        flt: TaskFilter,
+        order: TaskOrder,
+        cursor: int | PageKey | None,
+        want: int,
+    ) -> Sequence[Row[Any]] | None:
+        if not (flt.words and self.dialect.search_window and order is TaskOrder.CREATED_DESC):
+            return None
+        ids_only = _filtered(select(tasks.c.id), without_search(flt), self.dialect)
+        below = cursor if isinstance(cursor, int) else None
+        return search_scan.newest_rows(conn, flt, ids_only, below=below, want=want)
+
+    def _count_in_window(self, conn: Connection, flt: TaskFilter, cap: int) -> Total | None:
+        ids_only = _filtered(select(tasks.c.id), without_search(flt), self.dialect)
+        return search_scan.count(conn, flt, ids_only, cap=cap)
 
     def _change(
         self,
@@ -307,7 +335,9 @@ class TaskOps(SqlBase):
         allowed = [s.value for s in states.sources(transition) if s is not None]
 
         def work(conn: Connection, tally: counts.Tally) -> list[int]:
-            query = _filtered(select(tasks.c.id), flt).where(tasks.c.state.in_(allowed))
+            query = _filtered(select(tasks.c.id), flt, self.dialect).where(
+                tasks.c.state.in_(allowed)
+            )
             ids = [int(r.id) for r in conn.execute(query.order_by(tasks.c.id).limit(limit))]
             return [i for i in ids if self._change_or_skip(conn, i, transition, now, tally, by)]
 
@@ -336,7 +366,9 @@ class TaskOps(SqlBase):
         allowed = [s.value for s in states.sources(Transition.REQUEUE) if s is not None]
 
         def work(conn: Connection) -> list[TaskCost]:
-            query = _filtered(select(tasks.c.id, tasks.c.tenant_id, tasks.c.cost), flt)
+            query = _filtered(
+                select(tasks.c.id, tasks.c.tenant_id, tasks.c.cost), flt, self.dialect
+            )
             query = query.where(tasks.c.state.in_(allowed)).order_by(tasks.c.id).limit(limit)
             return [TaskCost(int(r.id), int(r.tenant_id), int(r.cost)) for r in conn.execute(query)]
 

@@ -1,0 +1,223 @@
+"""Task search in payload and last error means the same on every store adapter (SQLite
+FTS5, MariaDB FULLTEXT): each word starts a word, any case, no stopwords, and it
+combines with the other filters, the order, the cursor and the capped count."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import text
+
+from skiplock.adapters.sql import SqlTaskStore, search_scan
+from skiplock.adapters.sql.migrations import LATEST_VERSION
+from skiplock.domain.models import Completion, Outcome, TaskFilter, TaskOrder
+from skiplock.domain.search import search_words
+from skiplock.domain.states import TaskState, Transition
+from tests.contract.store_kit import T0, claim, new
+
+
+@pytest.fixture(autouse=True, params=["window", "index"])
+def search_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """MySQL answers from the newest rows or from the FULLTEXT index (search_scan.py);
+    every test runs both ways. A one-row window sends every search to the index."""
+    if request.param == "index":
+        monkeypatch.setattr(search_scan, "WINDOW", 1)
+        monkeypatch.setattr(search_scan, "COMMON_IN_WINDOW", 10**9)
+    return str(request.param)
+
+
+@pytest.fixture
+def tenants(store: SqlTaskStore) -> tuple[int, int]:
+    a = store.create_tenant("acme", weight=1, rate_limit=None, now=T0).id
+    b = store.create_tenant("globex", weight=1, rate_limit=None, now=T0).id
+    return a, b
+
+
+def submit(store: SqlTaskStore, tenant: int, payload: object, type_: str = "noop") -> int:
+    [done] = store.submit([new(tenant, payload=payload, type=type_)], now=T0)
+    return done.task.id
+
+
+def fail(store: SqlTaskStore, tenant: int, error: str) -> int:
+    """A task of its own that died with ``error`` as its last error."""
+    # The highest priority, so the claim takes this task before any queued one.
+    [done] = store.submit([new(tenant, payload={"kind": "doomed"}, priority=100)], now=T0)
+    task_id = done.task.id
+    c = claim(store, tenant, "w:1")
+    assert c.id == task_id
+    store.complete([Completion(c.id, 1, Transition.FAIL_DEAD, Outcome.FAILED, T0, error=error)])
+    return task_id
+
+
+def found(store: SqlTaskStore, text: str, **flt: object) -> list[int]:
+    page = store.list_tasks(
+        TaskFilter(words=search_words(text), **flt),  # type: ignore[arg-type]
+        limit=100,
+        cursor=None,
+        order=TaskOrder.CREATED_ASC,
+    )
+    return [t.id for t in page.items]
+
+
+def test_a_word_finds_tasks_by_payload_and_by_last_error(
+    store: SqlTaskStore, tenants: tuple[int, int]
+) -> None:
+    a, _ = tenants
+    by_payload = submit(store, a, {"customer": "Zanzibar Shipping", "order_id": "A-99812"})
+    by_error = fail(store, a, "ValueError: zanzibar port closed")
+    submit(store, a, {"customer": "Someone Else"})
+    assert found(store, "zanzibar") == [by_payload, by_error]
+    assert found(store, "99812") == [by_payload]
+    assert found(store, "valueerror") == [by_error]
+    assert found(store, "nothing_like_this") == []
+
+
+def test_every_word_must_match_as_the_start_of_a_word(
+    store: SqlTaskStore, tenants: tuple[int, int]
+) -> None:
+    a, _ = tenants
+    both = submit(store, a, {"note": "Invoice overdue", "order_id": 7})
+    one = submit(store, a, {"note": "invoice paid"})
+    # Prefixes of words match; the middle of a word does not.
+    assert found(store, "INVOICE") == [both, one]
+    assert found(store, "invoice overdue") == [both]
+    assert found(store, "inv") == [both, one]
+    assert found(store, "voice") == []
+    # '_' joins a word (order_id is one word; "order" is its prefix, "id" is not a word).
+    assert found(store, "order") == [both]
+    assert found(store, "order_id") == [both]
+    assert found(store, "ids") == []
+
+
+def test_case_and_accents_fold_the_same_way_on_every_path(
+    store: SqlTaskStore, tenants: tuple[int, int]
+) -> None:
+    a, _ = tenants
+    task = submit(store, a, {"place": "Café Crème", "city": "Zürich"})
+    submit(store, a, {"place": "cafeteria"})
+    assert found(store, "café crème") == [task]
+    assert found(store, "CAFE creme") == [task]
+    assert found(store, "zurich") == [task]
+    assert found(store, "ZÜRICH") == [task]
+
+
+def test_a_window_that_cannot_fill_the_page_falls_back_to_the_index(
+    store: SqlTaskStore, tenants: tuple[int, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, _ = tenants
+    old = submit(store, a, {"code": "rarebird"})
+    for n in range(6):
+        submit(store, a, {"code": f"common{n}"})
+    monkeypatch.setattr(search_scan, "WINDOW", 3)
+    assert found(store, "rarebird") == [old]
+    assert found(store, "common") == found(store, "common")[:6]
+    assert len(found(store, "common")) == 6
+    assert store.count_tasks(TaskFilter(words=search_words("rarebird")), cap=100).n == 1
+    # A word common in the window is counted there, as "at least" (MySQL; SQLite counts
+    # every match, exactly).
+    monkeypatch.setattr(search_scan, "COMMON_IN_WINDOW", 2)
+    total = store.count_tasks(TaskFilter(words=search_words("common")), cap=100)
+    assert (total.n, total.exact) in {(3, False), (6, True)}
+
+
+def test_common_english_words_are_not_stopwords(
+    store: SqlTaskStore, tenants: tuple[int, int]
+) -> None:
+    a, _ = tenants
+    task = submit(store, a, {"subject": "the way it was"})
+    assert found(store, "the") == [task]
+    assert found(store, "was") == [task]
+
+
+def test_search_combines_with_tenant_state_type_and_time(
+    store: SqlTaskStore, tenants: tuple[int, int]
+) -> None:
+    a, b = tenants
+    mine = submit(store, a, {"ref": "quokka"}, type_="mail")
+    theirs = submit(store, b, {"ref": "quokka"}, type_="mail")
+    other_type = submit(store, a, {"ref": "quokka"}, type_="sms")
+    dead = fail(store, a, "quokka escaped")
+    assert found(store, "quokka", tenant_id=a) == [mine, other_type, dead]
+    assert found(store, "quokka", tenant_id=b) == [theirs]
+    assert found(store, "quokka", types=("mail",)) == [mine, theirs]
+    assert found(store, "quokka", states=(TaskState.DEAD,)) == [dead]
+    assert found(store, "quokka", tenant_id=a, states=(TaskState.QUEUED,)) == [mine, other_type]
+    assert found(store, "quokka", created_after=T0 + timedelta(seconds=1)) == []
+
+
+def test_search_pages_by_cursor_and_counts(store: SqlTaskStore, tenants: tuple[int, int]) -> None:
+    a, _ = tenants
+    ids = [submit(store, a, {"batch": "wombat", "n": n}) for n in range(7)]
+    submit(store, a, {"batch": "other"})
+    flt = TaskFilter(tenant_id=a, words=search_words("wombat"))
+    seen: list[int] = []
+    cursor: int | None = None
+    while True:
+        page = store.list_tasks(flt, limit=3, cursor=cursor, order=TaskOrder.CREATED_DESC)
+        seen += [t.id for t in page.items]
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    assert seen == ids[::-1]
+    total = store.count_tasks(flt, cap=100)
+    assert (total.n, total.exact) == (7, True)
+    # Active states are usually counted from the maintained counts; a search is not.
+    queued = TaskFilter(tenant_id=a, states=(TaskState.QUEUED,), words=search_words("wombat"))
+    assert store.count_tasks(queued, cap=100).n == 7
+    assert store.count_tasks(TaskFilter(words=search_words("wombat")), cap=5).exact is False
+
+
+def test_a_changed_last_error_and_deleted_tasks_leave_the_index(
+    store: SqlTaskStore, tenants: tuple[int, int]
+) -> None:
+    a, _ = tenants
+    task = submit(store, a, {"k": "v"})
+    c = claim(store, a, "w:1")
+    retry_at = T0 + timedelta(seconds=1)
+    store.complete(
+        [
+            Completion(
+                c.id,
+                1,
+                Transition.FAIL_RETRY,
+                Outcome.FAILED,
+                T0,
+                error="first_failure",
+                retry_at=retry_at,
+            )
+        ]
+    )
+    assert found(store, "first_failure") == [task]
+    store.promote_due(now=retry_at, limit=10)
+    c2 = claim(store, a, "w:1", now=retry_at)
+    store.complete(
+        [Completion(c2.id, 2, Transition.FAIL_DEAD, Outcome.FAILED, retry_at, error="second_one")]
+    )
+    assert found(store, "first_failure") == []
+    assert found(store, "second_one") == [task]
+    store.delete_tenant_tasks([a])
+    assert found(store, "second_one") == []
+
+
+def test_upgrading_to_the_search_migration_indexes_the_tasks_already_there(
+    store: SqlTaskStore, tenants: tuple[int, int]
+) -> None:
+    a, _ = tenants
+    task = submit(store, a, {"k": "platypus"})
+    # Back to schema version 8, without the search index, then upgrade.
+    with store.engine.begin() as conn:
+        if store.dialect.name == "sqlite":
+            for trigger in ("insert", "delete", "update"):
+                conn.execute(text(f"DROP TRIGGER tasks_search_{trigger}"))
+            conn.execute(text("DROP TABLE tasks_search"))
+        else:
+            conn.execute(text("ALTER TABLE tasks DROP INDEX ix_tasks_search"))
+            # A rebuild drops InnoDB's hidden FTS_DOC_ID too, as in a table that never
+            # had the index (MariaDB 10.11 would not index the old rows again otherwise).
+            conn.execute(text("ALTER TABLE tasks FORCE"))
+        conn.execute(text("DELETE FROM skiplock_schema WHERE version >= 9"))
+    assert store.migrate() == LATEST_VERSION
+    assert found(store, "platypus") == [task]
+    later = submit(store, a, {"k": "platypus again"})
+    assert found(store, "platypus") == [task, later]
