@@ -12,6 +12,7 @@ SCENARIOS = {
     "original": "the original system's workload: 3 instances x 4 slots, 1.8 s handlers",
     "latency": "submit -> start latency on an idle system (distributed and embedded)",
     "peers": "Celery, RQ and Dramatiq on the same no-op drain (separate virtualenv)",
+    "cycle": "a worker's claim cycle at the store alone: round trips, CPU, wall per cycle",
     "fairness": "weighted DRR shares: a 20,000-task backlog vs two small tenants; 3:1 weights",
     "ratelimit": "rate-limit accuracy: 8 clients over the limit, overshoot and utilisation",
     "scale": "claim and analytics cost with 10^3 vs 10^6 queued rows, 10 vs 1,000 tenants",

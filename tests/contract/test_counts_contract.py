@@ -316,7 +316,7 @@ LEAVE_TASKS_ALONE = {
     "list_tenants", "migrate", "ping", "prune_sessions", "queue_stats", "read", "read_tx",
     "ready_tenants", "requeue_candidates", "revoke_api_key", "schema_version",
     "task_types", "tenant_name", "tenant_names", "throughput", "touch_api_key",
-    "update_tenant", "where", "write",
+    "update_tenant", "where", "write", "write_folded",
 }  # fmt: skip
 
 

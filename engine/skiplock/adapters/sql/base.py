@@ -21,6 +21,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from skiplock.adapters.sql import counts
 from skiplock.adapters.sql.dialect import SqlDialect, dialect_for_url, dialect_named
+from skiplock.adapters.sql.folding import Fold
 from skiplock.adapters.sql.schema import tenants
 from skiplock.domain.errors import NotFound, TimedOut, Unavailable
 
@@ -33,6 +34,7 @@ MAX_TX_ATTEMPTS = 8
 # The work of a unit: it writes through the connection and adds every change it makes to
 # active tasks to the tally.
 Work = Callable[[Connection, counts.Tally], T]
+FoldedWork = Callable[[Connection, counts.Tally, Fold | None], T]
 
 
 def make_engine(url: str, *, timeout_s: float) -> Engine:
@@ -79,8 +81,11 @@ class SqlBase:
         lock-wait timeout with jittered backoff."""
         for attempt in range(1, MAX_TX_ATTEMPTS + 1):
             try:
-                with self._connect(write=write) as conn, conn.begin():
-                    return work(conn)
+                with self._connect(write=write) as conn:
+                    with conn.begin():
+                        result = work(conn)
+                    self.dialect.transaction_ended(conn)
+                    return result
             except InterfaceError as exc:
                 raise self._unavailable(exc) from exc
             except OperationalError as exc:
@@ -100,6 +105,23 @@ class SqlBase:
             tally = counts.Tally()
             result = work(conn, tally)
             tally.apply(conn)
+            return result
+
+        return self._transaction(unit, write=True)
+
+    def write_folded(self, work: FoldedWork[T]) -> T:
+        """A unit of work as ``write``, whose statements may share round trips:
+        ``work(conn, tally, fold)`` holds in ``fold`` (None where the dialect sends each
+        statement alone) the writes whose results it does not read; the count change
+        joins them, and what is held is sent before the commit (folding.py)."""
+
+        def unit(conn: Connection) -> T:
+            tally = counts.Tally()
+            fold = self.dialect.fold(conn)
+            result = work(conn, tally, fold)
+            tally.apply(conn, fold=fold)
+            if fold is not None:
+                fold.flush()
             return result
 
         return self._transaction(unit, write=True)

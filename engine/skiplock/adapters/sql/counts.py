@@ -28,6 +28,7 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy.engine import Connection
 
 from skiplock.adapters.sql.dialect import dialect_of
+from skiplock.adapters.sql.folding import Fold
 from skiplock.adapters.sql.schema import task_counts, tasks
 from skiplock.domain.states import ACTIVE_STATES, TaskState
 
@@ -63,11 +64,14 @@ class Tally:
     def changes(self) -> list[tuple[Key, int]]:
         return sorted((k, n) for k, n in self._delta.items() if n != 0)
 
-    def apply(self, conn: Connection, *, shards: range = ENGINE_SHARDS) -> None:
+    def apply(
+        self, conn: Connection, *, shards: range = ENGINE_SHARDS, fold: Fold | None = None
+    ) -> None:
         """Write the change as one statement. Only a unit of work calls this, as its
         transaction's last statement (``SqlBase.write``; ``skiplock.enqueue`` at the end
         of its part of a caller's transaction). ``shards`` are the counter rows it may
-        pick from where the dialect spreads them."""
+        pick from where the dialect spreads them; ``fold`` holds it for the unit's last
+        packet."""
         changes = self.changes()
         if not changes:
             return
@@ -77,7 +81,7 @@ class Tally:
             {"tenant_id": t, "type": ty, "state": s, "shard": shard, "n": n}
             for (t, ty, s), n in changes
         ]
-        dialect.add_counts(conn, rows)
+        dialect.add_counts(conn, rows, fold)
 
 
 def read(conn: Connection, *, tenant_id: int | None = None) -> dict[Key, int]:

@@ -9,6 +9,7 @@ from sqlalchemy import Table, bindparam, update
 from sqlalchemy.engine import Connection
 
 from skiplock.adapters.sql.dialect import dialect_of
+from skiplock.adapters.sql.folding import Fold
 
 # Rows per set-based UPDATE.
 UPDATE_CHUNK = 500
@@ -22,6 +23,7 @@ def update_each(
     keys: dict[str, str],
     values: dict[str, str],
     constant: dict[str, Any],
+    fold: Fold | None = None,
 ) -> None:
     """UPDATE one row of ``table`` per item of ``rows``: ``keys`` and ``values`` map a
     column to the item field that matches it or is written to it; ``constant`` is
@@ -36,6 +38,8 @@ def update_each(
     lead_col, lead_field = next(iter(keys.items()))
     lead_values = [r[lead_field] for r in rows]
     if not dialect_of(conn).one_update_per_chunk or len(set(lead_values)) != len(lead_values):
+        if fold is not None:
+            fold.flush()  # what it holds runs first, as given
         stmt = (
             update(table)
             .where(*(table.c[col] == bindparam(field) for col, field in keys.items()))
@@ -78,10 +82,11 @@ def update_each(
             where.append(f"{quote(col)} = {by_lead}")
             for r in chunk:
                 params += [r[lead_field], bound(col, r[field])]
-        conn.exec_driver_sql(
-            f"UPDATE {quote(table.name)} SET {', '.join(sets)} WHERE {' AND '.join(where)}",
-            tuple(params),
-        )
+        sql = f"UPDATE {quote(table.name)} SET {', '.join(sets)} WHERE {' AND '.join(where)}"
+        if fold is not None:
+            fold.defer(sql, tuple(params))
+        else:
+            conn.exec_driver_sql(sql, tuple(params))
 
 
 def _alike(values: Iterable[Any]) -> bool:

@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection
 
 from skiplock.adapters.sql import counts
 from skiplock.adapters.sql.base import SqlBase
+from skiplock.adapters.sql.folding import Fold
 from skiplock.adapters.sql.schema import (
     task_attempts,
     task_counts,
@@ -96,12 +97,18 @@ class WorkerOps(SqlBase):
         if not grants:
             return []
 
-        def work(conn: Connection, tally: counts.Tally) -> list[Claimed]:
+        def work(conn: Connection, tally: counts.Tally, fold: Fold | None) -> list[Claimed]:
             return self._claim_in(
-                conn, grants, worker=worker, now=now, lease_until=lease_until, tally=tally
+                conn,
+                grants,
+                worker=worker,
+                now=now,
+                lease_until=lease_until,
+                tally=tally,
+                fold=fold,
             )
 
-        return self.write(work)
+        return self.write_folded(work)
 
     def _claim_in(
         self,
@@ -112,10 +119,11 @@ class WorkerOps(SqlBase):
         now: datetime,
         lease_until: datetime,
         tally: counts.Tally,
+        fold: Fold | None = None,
     ) -> list[Claimed]:
         """The claim inside a unit of work, its count changes added to ``tally``."""
         rows = self.dialect.claim_rows(
-            conn, grants, worker=worker, now=now, lease_until=lease_until
+            conn, grants, worker=worker, now=now, lease_until=lease_until, fold=fold
         )
         if not rows:
             return []
@@ -123,7 +131,7 @@ class WorkerOps(SqlBase):
             {"task_id": r.id, "attempt": r.attempt + 1, "worker": worker, "started_at": now}
             for r in rows
         ]
-        self.dialect.insert_attempts(conn, attempts)
+        self.dialect.insert_attempts(conn, attempts, fold)
         for r in rows:
             tally.move(r.tenant_id, r.type, TaskState.QUEUED, TaskState.RUNNING)
         names = self.tenant_names(conn, {int(r.tenant_id) for r in rows})
@@ -147,10 +155,12 @@ class WorkerOps(SqlBase):
         ]
 
     # --- fenced writes -------------------------------------------------------------------
-    def _lock_running(self, conn: Connection, ids: list[int]) -> dict[int, Any]:
+    def _lock_running(
+        self, conn: Connection, ids: list[int], fold: Fold | None = None
+    ) -> dict[int, Any]:
         """The rows among ``ids`` still running, locked: id -> (id, tenant_id, type,
         attempt, lease_owner)."""
-        return {int(r.id): r for r in self.dialect.lock_running(conn, ids, RUNNING)}
+        return {int(r.id): r for r in self.dialect.lock_running(conn, ids, RUNNING, fold)}
 
     def heartbeat(self, leases: Sequence[Lease], *, worker: str, lease_until: datetime) -> set[int]:
         if not leases:
@@ -176,10 +186,10 @@ class WorkerOps(SqlBase):
         if not completions:
             return []
 
-        def work(conn: Connection, tally: counts.Tally) -> list[Completion]:
-            return self._complete_in(conn, completions, tally)
+        def work(conn: Connection, tally: counts.Tally, fold: Fold | None) -> list[Completion]:
+            return self._complete_in(conn, completions, tally, fold)
 
-        return self.write(work)
+        return self.write_folded(work)
 
     def complete_and_claim(
         self,
@@ -197,23 +207,37 @@ class WorkerOps(SqlBase):
         if not completions and not grants:
             return [], []
 
-        def work(conn: Connection, tally: counts.Tally) -> tuple[list[Completion], list[Claimed]]:
-            accepted = self._complete_in(conn, completions, tally) if completions else []
+        def work(
+            conn: Connection, tally: counts.Tally, fold: Fold | None
+        ) -> tuple[list[Completion], list[Claimed]]:
+            # On MySQL the completion's writes travel with the claim's SELECTs, and the
+            # claim's writes with the count change: four round trips, commit included.
+            accepted = self._complete_in(conn, completions, tally, fold) if completions else []
             claimed = (
                 self._claim_in(
-                    conn, grants, worker=worker, now=now, lease_until=lease_until, tally=tally
+                    conn,
+                    grants,
+                    worker=worker,
+                    now=now,
+                    lease_until=lease_until,
+                    tally=tally,
+                    fold=fold,
                 )
                 if grants
                 else []
             )
             return accepted, claimed
 
-        return self.write(work)
+        return self.write_folded(work)
 
     def _complete_in(
-        self, conn: Connection, completions: Sequence[Completion], tally: counts.Tally
+        self,
+        conn: Connection,
+        completions: Sequence[Completion],
+        tally: counts.Tally,
+        fold: Fold | None = None,
     ) -> list[Completion]:
-        held = self._lock_running(conn, [c.task_id for c in completions])
+        held = self._lock_running(conn, [c.task_id for c in completions], fold)
         # One completion per task and attempt: a repeat is the same write, counted once.
         first: dict[int, Completion] = {}
         for c in completions:
@@ -236,7 +260,7 @@ class WorkerOps(SqlBase):
         }
         cleared = {"lease_owner": None, "lease_expires_at": None}
         by_id = {"id": "b_id"}
-        update_each(conn, tasks, finals, keys=by_id, values=common, constant=cleared)
+        update_each(conn, tasks, finals, keys=by_id, values=common, constant=cleared, fold=fold)
         # A retry's run_at becomes its backoff due time; a finished task keeps the
         # run_at it was due at, which queue-wait analytics need.
         update_each(
@@ -246,6 +270,7 @@ class WorkerOps(SqlBase):
             keys=by_id,
             values={**common, "run_at": "b_run_at"},
             constant=cleared,
+            fold=fold,
         )
         update_each(
             conn,
@@ -269,6 +294,7 @@ class WorkerOps(SqlBase):
                 "traceback": "b_traceback",
             },
             constant={},
+            fold=fold,
         )
         return accepted
 
