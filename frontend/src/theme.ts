@@ -1,4 +1,4 @@
-import { createTheme, DEFAULT_THEME, type CSSVariablesResolver } from '@mantine/core';
+import { Badge, createTheme, DEFAULT_THEME, type CSSVariablesResolver } from '@mantine/core';
 
 export const theme = createTheme({
   primaryColor: 'blue',
@@ -10,6 +10,10 @@ export const theme = createTheme({
   // Focus rings for keyboard users only (:focus-visible), never hidden.
   focusRing: 'auto',
   fontFamilyMonospace: 'ui-monospace, SFMono-Regular, Menlo, Consolas, monospace',
+  components: {
+    // A badge is one short word: a squeezed table column must not cut it to "AC…".
+    Badge: Badge.extend({ styles: { root: { minWidth: 'max-content', flexShrink: 0 } } }),
+  },
 });
 
 /**
