@@ -40,6 +40,8 @@ $(CHROMIUM):
 e2e: frontend-build $(CHROMIUM) ## Browser tests against a real `skiplock serve` (Playwright + Debian chromium)
 	$(PLAYWRIGHT) --project=e2e
 
+# The docs' images show the demo data alone, without the e2e background tasks.
+screenshots: export E2E_BACKGROUND := 0
 screenshots: frontend-build $(CHROMIUM) ## Refresh docs/images/*.png from a seeded `skiplock serve`
 	$(PLAYWRIGHT) --project=screenshots
 

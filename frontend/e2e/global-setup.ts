@@ -103,8 +103,59 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
     await stop();
     throw err;
   }
+  try {
+    // The screenshots for the docs show the demo data alone.
+    if (process.env.E2E_BACKGROUND !== '0') await seedBackground(baseURL, adminKey);
+  } catch (err) {
+    process.env.E2E_KEEP_TMP = '1';
+    await stop();
+    throw err;
+  }
   process.env.E2E_BASE_URL = baseURL;
   process.env.E2E_ADMIN_KEY = adminKey;
   process.env.E2E_SERVER_LOG = logFile;
   return stop;
+}
+
+/** Tasks every spec runs beside, as on a server in use. */
+export const BACKGROUND = { tenant: 'e2e-background', tasks: 3_000, dead: 60 };
+
+/**
+ * Every spec runs against a server that already holds thousands of tasks (issue: pages,
+ * counts and paging proven at that size, not on an empty database): 3,000 in tenant
+ * `e2e-background`, of which 60 die (dead letters with an error). The setup waits until
+ * all have finished, so no spec sees their live events.
+ */
+async function seedBackground(baseURL: string, adminKey: string): Promise<void> {
+  const call = async (method: string, path: string, body?: unknown): Promise<unknown> => {
+    const res = await fetch(`${baseURL}/api${path}`, {
+      method,
+      headers: { Authorization: `Bearer ${adminKey}`, 'Content-Type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    if (res.status >= 300) throw new Error(`seeding: ${method} ${path} → ${res.status} ${text}`);
+    return text ? JSON.parse(text) : null;
+  };
+  const { tenant, tasks, dead } = BACKGROUND;
+  await call('POST', '/tenants', { name: tenant });
+  const every = Math.floor(tasks / dead);
+  for (let start = 0; start < tasks; start += 1_000) {
+    await call('POST', '/tasks/batch', {
+      tasks: Array.from({ length: 1_000 }, (_, k) => {
+        const n = start + k;
+        return n % every === 0
+          ? { type: 'fail', tenant, payload: { order: `BG-${n}` }, max_attempts: 1 }
+          : { type: 'noop', tenant, payload: { order: `BG-${n}` } };
+      }),
+    });
+  }
+  const unfinished = `/tasks/count?tenant=${tenant}&state=scheduled,queued,running,retrying`;
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    const { total } = (await call('GET', unfinished)) as { total: number };
+    if (total === 0) break;
+    if (Date.now() > deadline) throw new Error(`seeding: ${total} background tasks still unfinished after 120 s`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
 }

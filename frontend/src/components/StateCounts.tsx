@@ -13,7 +13,7 @@ export function StateCounts({ counts }: { counts: Partial<Record<TaskState, numb
           <Anchor component={Link} to={`/tasks?state=${state}`} size="xs" tt="uppercase" fw={700} c="dimmed">
             {state}
           </Anchor>
-          <Text fw={700} fz={24} c={`${STATE_COLORS[state]}.7`} data-value>
+          <Text fw={700} fz={24} c={STATE_COLORS[state] ?? 'gray'} data-value>
             {formatCount(counts[state] ?? 0)}
           </Text>
         </Paper>

@@ -43,9 +43,9 @@ export function AnalyticsPage() {
       {s && (
         <SimpleGrid cols={{ base: 2, md: 5 }} spacing="sm">
           <StatCard label="Submitted" value={formatCount(s.submitted)} />
-          <StatCard label="Succeeded" value={formatCount(s.succeeded)} color="green.7" />
-          <StatCard label="Failed" value={formatCount(s.failed)} color="orange.7" />
-          <StatCard label="Dead" value={formatCount(s.dead)} color="red.7" />
+          <StatCard label="Succeeded" value={formatCount(s.succeeded)} color="green" />
+          <StatCard label="Failed" value={formatCount(s.failed)} color="orange" />
+          <StatCard label="Dead" value={formatCount(s.dead)} color="red" />
           <StatCard label="Failure rate" value={formatPercent(s.failure_rate)} />
         </SimpleGrid>
       )}
