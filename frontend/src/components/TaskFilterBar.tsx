@@ -7,7 +7,12 @@ import { EMPTY_FILTERS, hasFilters, RANGE_OPTIONS, SEARCH_MAX, searchProblem, SO
 
 export interface TaskFilterBarProps {
   filters: TaskFilters;
-  onChange: (filters: TaskFilters) => void;
+  /**
+   * The fields to change. A patch, not a whole filter set: the page applies it to the
+   * address bar as it is *now*, so a change made before this bar re-rendered from the last
+   * one (a quick click, then typing, on a busy machine) never brings back the old values.
+   */
+  onChange: (patch: Partial<TaskFilters>) => void;
   /** Admins filter by tenant; a tenant key only ever sees its own. */
   tenantOptions?: string[];
   typeOptions?: string[];
@@ -26,24 +31,24 @@ export function TaskFilterBar({ filters, onChange, tenantOptions, typeOptions = 
   useEffect(() => setId(filters.id), [filters.id]);
   useEffect(() => setQ(filters.q), [filters.q]);
 
-  const applyType = useDebouncedCallback((value: string) => onChange({ ...filters, type: value.trim() }), 400);
+  const applyType = useDebouncedCallback((value: string) => onChange({ type: value.trim() }), 400);
   // A search goes into the URL (and so to the server) once typing pauses, and only when
   // the server would run it; until then the box says what is missing.
   const qProblem = searchProblem(q);
   const applyQ = useDebouncedCallback((value: string) => {
     const clean = value.trim();
-    if (searchProblem(clean) === null && clean !== filters.q) onChange({ ...filters, q: clean });
+    if (searchProblem(clean) === null && clean !== filters.q) onChange({ q: clean });
   }, 400);
 
   const applyId = () => {
     const clean = id.trim().replace(/^#/, '');
-    onChange({ ...filters, id: /^\d+$/.test(clean) ? clean : '' });
+    onChange({ id: /^\d+$/.test(clean) ? clean : '' });
   };
 
   return (
     <Stack gap="sm" mb="md">
       {!fixedState && (
-        <Chip.Group multiple value={filters.states} onChange={(v) => onChange({ ...filters, states: v as TaskState[] })}>
+        <Chip.Group multiple value={filters.states} onChange={(v) => onChange({ states: v as TaskState[] })}>
           <Group gap={6} role="group" aria-label="Filter by state">
             {TASK_STATES.map((state) => (
               <Chip key={state} value={state} size="sm" variant="outline">
@@ -105,7 +110,7 @@ export function TaskFilterBar({ filters, onChange, tenantOptions, typeOptions = 
             placeholder="Any tenant"
             data={tenantOptions}
             value={filters.tenant || null}
-            onChange={(value) => onChange({ ...filters, tenant: value ?? '' })}
+            onChange={(value) => onChange({ tenant: value ?? '' })}
             searchable
             clearable
             w={180}
@@ -115,7 +120,7 @@ export function TaskFilterBar({ filters, onChange, tenantOptions, typeOptions = 
           label="Created"
           data={RANGE_OPTIONS}
           value={filters.range}
-          onChange={(value) => onChange({ ...filters, range: (value ?? '') as RangeKey })}
+          onChange={(value) => onChange({ range: (value ?? '') as RangeKey })}
           allowDeselect={false}
           w={180}
         />

@@ -1,6 +1,6 @@
 import { useMemo, useState } from 'react';
 import { Anchor, Button, Paper, Text } from '@mantine/core';
-import { useSearchParams } from 'react-router';
+import { useLatestSearch } from '../lib/useLatestSearch';
 import { useBulkAction, useBulkPreview, useTaskAction, useTaskCount } from '../api/queries';
 import { useCanAct } from '../auth/AuthProvider';
 import { BulkPreview, previewReady } from '../components/BulkPreview';
@@ -20,7 +20,7 @@ import { useTaskFilterOptions } from '../lib/useTaskFilterOptions';
 
 /** The dead-letter queue: tasks whose attempts ran out, with their last error. */
 export function DeadLettersPage() {
-  const [search, setSearch] = useSearchParams();
+  const [search, latestSearch, setSearch] = useLatestSearch();
   const filters = useMemo<TaskFilters>(() => ({ ...parseFilters(search), states: ['dead'] }), [search]);
   const filterKey = filtersToSearch(filters).toString();
   const pager = useCursorPager(filterKey);
@@ -35,10 +35,10 @@ export function DeadLettersPage() {
   const [confirmAll, setConfirmAll] = useState(false);
   const [selected, setSelected] = useState<Set<number>>(new Set());
 
-  const setFilters = (next: TaskFilters) => {
-    const params = filtersToSearch({ ...next, states: [] });
+  // Applied to the address bar as it is now (not as of this render): see TaskFilterBar.
+  const setFilters = (patch: Partial<TaskFilters>) => {
     setSelected(new Set());
-    setSearch(params);
+    setSearch(filtersToSearch({ ...parseFilters(latestSearch()), ...patch, states: [] }));
   };
 
   const runBulk = (body: BulkRequest) =>

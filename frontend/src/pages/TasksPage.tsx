@@ -1,6 +1,6 @@
 import { useMemo, useState } from 'react';
 import { Anchor, Button, Group, LoadingOverlay, Paper, Text } from '@mantine/core';
-import { useSearchParams } from 'react-router';
+import { useLatestSearch } from '../lib/useLatestSearch';
 import { useTaskAction, useTaskCount } from '../api/queries';
 import { useCanAct } from '../auth/AuthProvider';
 import { BulkActions } from '../components/BulkActions';
@@ -18,7 +18,7 @@ import { RUNNABLE_NOW } from '../lib/taskActions';
 import { unknownTypeHint, useTaskFilterOptions } from '../lib/useTaskFilterOptions';
 
 export function TasksPage() {
-  const [search, setSearch] = useSearchParams();
+  const [search, latestSearch, setSearch] = useLatestSearch();
   const filters = useMemo(() => parseFilters(search), [search]);
   const sort = parseSort(search);
   const filterKey = `${filtersToSearch(filters).toString()}|${sort}`;
@@ -39,8 +39,12 @@ export function TasksPage() {
     if (order) params.set('sort', order);
     return params;
   };
-  const setFilters = (next: TaskFilters) => setSearch(withSort(filtersToSearch(next), sort), { replace: false });
-  const setSort = (order: SortKey) => setSearch(withSort(filtersToSearch(filters), order), { replace: false });
+  // Applied to the address bar as it is now (not as of this render): see TaskFilterBar.
+  const setFilters = (patch: Partial<TaskFilters>) => {
+    const now = latestSearch();
+    setSearch(withSort(filtersToSearch({ ...parseFilters(now), ...patch }), parseSort(now)));
+  };
+  const setSort = (order: SortKey) => setSearch(withSort(filtersToSearch(parseFilters(latestSearch())), order));
   const items = list.data?.items ?? [];
 
   return (
