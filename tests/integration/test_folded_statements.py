@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
+from unittest.mock import patch
 
+import pymysql
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
@@ -98,3 +100,98 @@ def test_no_transaction_is_left_open_on_a_pooled_connection(store: SqlTaskStore)
                 cur.execute("SELECT @@in_transaction")
                 assert cur.fetchone() == (0,)
     assert store.get_tenant(tenant_id=tenant).weight == 1
+
+
+def test_the_commit_travels_with_the_last_writes_and_no_commit_follows(
+    store: SqlTaskStore,
+) -> None:
+    """A folded unit ends with one packet holding its last writes and ``COMMIT``; the
+    engine sends no second commit, and the writes are visible to another session."""
+    tenant = store.create_tenant("a", weight=1, rate_limit=None, now=T0).id
+    sent: list[str] = []
+    real = pymysql.connections.Connection._execute_command
+
+    def command(self: Any, command: int, sql: Any) -> Any:
+        sent.append(sql.decode() if isinstance(sql, bytes) else str(sql))
+        return real(self, command, sql)
+
+    def work(conn: Any, _tally: Tally, fold: Fold | None) -> None:
+        assert fold is not None
+        fold.defer("UPDATE tenants SET weight = 4 WHERE id = %s", (tenant,))
+
+    store.write(lambda conn, _t: conn.execute(text("SELECT 1")))  # a warm pooled connection
+    with patch.object(pymysql.connections.Connection, "_execute_command", command):
+        store.write_folded(work)
+    assert len(sent) == 1, sent
+    assert sent[0].startswith("UPDATE tenants SET weight = 4") and sent[0].endswith("COMMIT")
+    assert weight_seen_elsewhere(store, tenant) == 4
+
+
+def test_a_plain_unit_after_a_folded_one_still_commits(store: SqlTaskStore) -> None:
+    """The engine skips its commit only for the unit whose packet carried one: the next
+    unit on the same pooled connection commits as usual."""
+    tenant = store.create_tenant("a", weight=1, rate_limit=None, now=T0).id
+
+    def folded(conn: Any, _tally: Tally, fold: Fold | None) -> None:
+        assert fold is not None
+        fold.defer("UPDATE tenants SET weight = 2 WHERE id = %s", (tenant,))
+
+    def plain(conn: Any, _tally: Tally) -> None:
+        conn.execute(text("UPDATE tenants SET weight = 3 WHERE id = :i"), {"i": tenant})
+
+    for _ in range(3):  # whichever pooled connection each unit gets
+        store.write_folded(folded)
+        assert weight_seen_elsewhere(store, tenant) == 2
+        store.write(plain)
+        assert weight_seen_elsewhere(store, tenant) == 3
+        with store.engine.connect() as other:
+            raw = other.connection.dbapi_connection
+            assert raw is not None
+            with raw.cursor() as cur:
+                cur.execute("SELECT @@in_transaction")
+                assert cur.fetchone() == (0,)
+                cur.execute("SELECT weight FROM tenants WHERE id = %s", (tenant,))
+                assert cur.fetchone() == (3,)
+
+
+def test_a_unit_that_fails_after_its_packet_leaves_no_commit_skipped(
+    store: SqlTaskStore,
+) -> None:
+    """If a unit fails after its last packet was sent, the flag it left is dropped when
+    the connection goes back to the pool, so a later unit's commit is never skipped."""
+    from skiplock.adapters.sql.folding import COMMITTED
+
+    tenant = store.create_tenant("a", weight=1, rate_limit=None, now=T0).id
+
+    def marked_then_failed(conn: Any, _tally: Tally) -> None:
+        conn.connection.info[COMMITTED] = True
+        raise RuntimeError("failed after its packet")
+
+    def plain(conn: Any, _tally: Tally) -> None:
+        conn.execute(text("UPDATE tenants SET weight = 6 WHERE id = :i"), {"i": tenant})
+
+    with pytest.raises(RuntimeError):
+        store.write(marked_then_failed)
+    store.write(plain)
+    assert weight_seen_elsewhere(store, tenant) == 6
+
+
+def weight_seen_elsewhere(store: SqlTaskStore, tenant: int) -> int:
+    """A tenant's weight read by a session of its own, outside the store's pool: only
+    committed writes show."""
+    url = store.engine.url
+    conn = pymysql.connect(
+        host=url.host,
+        port=url.port or 3306,
+        user=url.username,
+        password=url.password or "",
+        database=url.database,
+    )
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT weight FROM tenants WHERE id = %s", (tenant,))
+            row = cur.fetchone()
+            assert row is not None
+            return int(row[0])
+    finally:
+        conn.close()

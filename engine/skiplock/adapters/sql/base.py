@@ -113,7 +113,7 @@ class SqlBase:
         """A unit of work as ``write``, whose statements may share round trips:
         ``work(conn, tally, fold)`` holds in ``fold`` (None where the dialect sends each
         statement alone) the writes whose results it does not read; the count change
-        joins them, and what is held is sent before the commit (folding.py)."""
+        joins them, and what is held is sent with the commit (folding.py)."""
 
         def unit(conn: Connection) -> T:
             tally = counts.Tally()
@@ -121,7 +121,7 @@ class SqlBase:
             result = work(conn, tally, fold)
             tally.apply(conn, fold=fold)
             if fold is not None:
-                fold.flush()
+                fold.commit()
             return result
 
         return self._transaction(unit, write=True)

@@ -37,7 +37,7 @@ from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.pool import QueuePool
 
-from skiplock.adapters.sql.folding import Fold
+from skiplock.adapters.sql.folding import COMMITTED, Fold
 from skiplock.adapters.sql.queries import driver_sql, naive_utc, query
 from skiplock.adapters.sql.schema import (
     JSONText,
@@ -192,6 +192,30 @@ class SqlDialect:
         queries); their rows as they were before the claim."""
         raise NotImplementedError
 
+    def lock_and_claim(
+        self,
+        conn: Connection,
+        running_ids: list[int],
+        grants: dict[int, int],
+        *,
+        worker: str,
+        now: datetime,
+        lease_until: datetime,
+        fold: Fold | None = None,
+    ) -> tuple[list[Any], list[Any]]:
+        """``lock_running`` of ``running_ids`` (none when empty), then ``claim_rows`` of
+        ``grants`` (none when empty): a worker's cycle takes every lock it needs before
+        it writes. Where a fold is given, both reads share one round trip."""
+        held = self.lock_running(conn, running_ids, RUNNING, fold) if running_ids else []
+        claimed = (
+            self.claim_rows(
+                conn, grants, worker=worker, now=now, lease_until=lease_until, fold=fold
+            )
+            if grants
+            else []
+        )
+        return held, claimed
+
     def upsert_types(
         self, conn: Connection, rows: list[dict[str, Any]], kept: tuple[str, ...]
     ) -> None:
@@ -273,9 +297,25 @@ class MySQLDialect(SqlDialect):
         # (``transaction_ended``); any other return is rolled back as before.
         @event.listens_for(engine, "reset")
         def _rollback_unless_ended(dbapi_conn: Any, record: Any, state: Any) -> None:
+            # A flag left by a unit that failed between its packet and its end.
+            if record is not None:
+                record.info.pop(COMMITTED, None)
             ended = record is not None and record.info.pop(_ENDED, False)
             if not ended and not state.transaction_was_reset:
                 dbapi_conn.rollback()
+
+        # A unit of work whose last packet carried its COMMIT (``Fold.commit``) has
+        # ended on the server; the engine's commit would be one more round trip for
+        # nothing. Any other transaction commits as before.
+        commit = engine.dialect.do_commit
+
+        def _commit_unless_sent(proxied: Any) -> None:
+            info = getattr(proxied, "info", None)
+            if info is not None and info.pop(COMMITTED, False):
+                return
+            commit(proxied)
+
+        setattr(engine.dialect, "do_commit", _commit_unless_sent)  # noqa: B010
 
         @event.listens_for(engine, "before_cursor_execute", retval=True)
         def _statement_timeout(
@@ -373,11 +413,38 @@ class MySQLDialect(SqlDialect):
     def lock_running(
         self, conn: Connection, ids: list[int], running: str, fold: Fold | None = None
     ) -> list[Any]:
-        params = {"ids": tuple(ids), "running": running}
-        sql = driver_sql(self.sql_file, "lock_running")
+        sql, params = self._lock_running_select(ids, running)
         if fold is None:
             return list(conn.exec_driver_sql(sql, params))
         return fold.select([(sql, params)])[0]
+
+    def _lock_running_select(self, ids: list[int], running: str) -> tuple[str, dict[str, Any]]:
+        return driver_sql(self.sql_file, "lock_running"), {"ids": tuple(ids), "running": running}
+
+    def lock_and_claim(
+        self,
+        conn: Connection,
+        running_ids: list[int],
+        grants: dict[int, int],
+        *,
+        worker: str,
+        now: datetime,
+        lease_until: datetime,
+        fold: Fold | None = None,
+    ) -> tuple[list[Any], list[Any]]:
+        if fold is None:
+            return super().lock_and_claim(
+                conn, running_ids, grants, worker=worker, now=now, lease_until=lease_until
+            )
+        # The running rows' lock and every tenant's claim SELECT in one packet, after
+        # what the fold holds: the cycle's locks all taken in one round trip.
+        lock = [self._lock_running_select(running_ids, RUNNING)] if running_ids else []
+        results = fold.select([*lock, *self._claim_selects(grants)])
+        held = results[0] if lock else []
+        found = [r for rows in results[len(lock) :] for r in rows]
+        return held, self._mark_claimed(
+            conn, found, worker=worker, now=now, lease_until=lease_until, fold=fold
+        )
 
     def claim_rows(
         self,
@@ -389,11 +456,7 @@ class MySQLDialect(SqlDialect):
         lease_until: datetime,
         fold: Fold | None = None,
     ) -> list[Any]:
-        select_rows = driver_sql(self.sql_file, "claim_select")
-        selects = [
-            (select_rows, {"tenant_id": tenant_id, "n": n, "queued": QUEUED})
-            for tenant_id, n in grants.items()
-        ]
+        selects = self._claim_selects(grants)
         found: list[Any] = []
         if fold is None:
             for sql, params in selects:
@@ -402,6 +465,29 @@ class MySQLDialect(SqlDialect):
             # Every tenant's SELECT in one packet, after what the fold holds.
             for rows in fold.select(selects):
                 found += rows
+        return self._mark_claimed(
+            conn, found, worker=worker, now=now, lease_until=lease_until, fold=fold
+        )
+
+    def _claim_selects(self, grants: dict[int, int]) -> list[tuple[str, dict[str, Any]]]:
+        select_rows = driver_sql(self.sql_file, "claim_select")
+        return [
+            (select_rows, {"tenant_id": tenant_id, "n": n, "queued": QUEUED})
+            for tenant_id, n in grants.items()
+        ]
+
+    def _mark_claimed(
+        self,
+        conn: Connection,
+        found: list[Any],
+        *,
+        worker: str,
+        now: datetime,
+        lease_until: datetime,
+        fold: Fold | None,
+    ) -> list[Any]:
+        """The rows a claim SELECT locked become running (held in ``fold`` when given);
+        the rows, decoded, as they were before."""
         if not found:
             return []
         mark = (

@@ -6,7 +6,7 @@ bound by them: each costs the worker a send and a wake-up, and the server a read
 parse and a reply, whatever the statement does (docs/BENCHMARKS.md). Most of those
 statements are writes whose results nobody reads. A :class:`Fold` holds such writes and
 sends them, as one multi-statement packet, together with the next statement whose rows
-are needed, or on ``flush`` before the commit. The statements run in the order they were
+are needed, or with the commit itself (``commit``). The statements run in the order they were
 given, in the same transaction, so locking order, fencing and the counts-last rule
 (counts.py) are exactly as if each had been sent alone.
 
@@ -26,6 +26,9 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
 Params = Mapping[str, Any] | Sequence[Any] | None
+# Set on a pooled connection whose transaction ``Fold.commit`` ended: the engine's own
+# commit then has nothing to send (``MySQLDialect.make_engine``).
+COMMITTED = "skiplock_committed_in_packet"
 
 
 class Fold:
@@ -61,6 +64,14 @@ class Fold:
         if self._held:
             self._send(self._held)
             self._held = []
+
+    def commit(self) -> None:
+        """Send what is held and ``COMMIT`` in one packet, as the transaction's end. The
+        server runs the statements of a packet in order and stops at the first error, so
+        the commit runs only if every write before it did."""
+        self._send([*self._held, "COMMIT"])
+        self._held = []
+        self._conn.connection.info[COMMITTED] = True
 
     def _send(self, texts: list[str]) -> list[list[SimpleNamespace]]:
         raw = self._raw()

@@ -125,6 +125,20 @@ class WorkerOps(SqlBase):
         rows = self.dialect.claim_rows(
             conn, grants, worker=worker, now=now, lease_until=lease_until, fold=fold
         )
+        return self._record_claim(conn, rows, worker=worker, now=now, tally=tally, fold=fold)
+
+    def _record_claim(
+        self,
+        conn: Connection,
+        rows: list[Any],
+        *,
+        worker: str,
+        now: datetime,
+        tally: counts.Tally,
+        fold: Fold | None,
+    ) -> list[Claimed]:
+        """The attempts and count changes of the rows a claim took, and what the worker
+        gets of them."""
         if not rows:
             return []
         attempts = [
@@ -210,22 +224,21 @@ class WorkerOps(SqlBase):
         def work(
             conn: Connection, tally: counts.Tally, fold: Fold | None
         ) -> tuple[list[Completion], list[Claimed]]:
-            # On MySQL the completion's writes travel with the claim's SELECTs, and the
-            # claim's writes with the count change: four round trips, commit included.
-            accepted = self._complete_in(conn, completions, tally, fold) if completions else []
-            claimed = (
-                self._claim_in(
-                    conn,
-                    grants,
-                    worker=worker,
-                    now=now,
-                    lease_until=lease_until,
-                    tally=tally,
-                    fold=fold,
-                )
-                if grants
-                else []
+            # Every lock first: on MySQL the running rows' lock and the claim's SELECTs
+            # share one round trip, and every write, the count change and the commit the
+            # next (folding.py).
+            held, rows = self.dialect.lock_and_claim(
+                conn,
+                [c.task_id for c in completions],
+                grants,
+                worker=worker,
+                now=now,
+                lease_until=lease_until,
+                fold=fold,
             )
+            running = {int(r.id): r for r in held}
+            accepted = self._write_completions(conn, completions, running, tally, fold)
+            claimed = self._record_claim(conn, rows, worker=worker, now=now, tally=tally, fold=fold)
             return accepted, claimed
 
         return self.write_folded(work)
@@ -238,6 +251,18 @@ class WorkerOps(SqlBase):
         fold: Fold | None = None,
     ) -> list[Completion]:
         held = self._lock_running(conn, [c.task_id for c in completions], fold)
+        return self._write_completions(conn, completions, held, tally, fold)
+
+    def _write_completions(
+        self,
+        conn: Connection,
+        completions: Sequence[Completion],
+        held: dict[int, Any],
+        tally: counts.Tally,
+        fold: Fold | None,
+    ) -> list[Completion]:
+        """The completions whose attempt ``held`` (the running rows, locked) still
+        shows, written; the others are fenced out."""
         # One completion per task and attempt: a repeat is the same write, counted once.
         first: dict[int, Completion] = {}
         for c in completions:
