@@ -3,9 +3,9 @@
 In one process, on a throwaway MariaDB database: ``SqlTaskStore.complete_and_claim`` of
 S finished tasks and a claim of S more, over and over, as a worker with S slots runs it
 under a no-op drain. Reported per configuration: tasks/s, wall time per cycle, the
-client's CPU per task and the driver's round trips per cycle (packets sent: statements,
-folded multi-statement packets, the commit, any rollback the pool sends on return). It
-isolates the store's share of a drain from the event loop, events and handlers."""
+client's and mysqld's CPU per task (mysqld's includes whatever else it served) and the
+driver's round trips per cycle (packets sent: statements, folded multi-statement
+packets, the commit, any rollback the pool sends on return). It isolates the store's share of a drain from the event loop, events and handlers."""
 
 from __future__ import annotations
 
@@ -55,7 +55,9 @@ def one_run(slots: int, tasks: int) -> dict[str, Any]:
             held = store.claim({tenant: slots}, worker="w:1", now=now, lease_until=now + lease)
             walls: list[float] = []
             done = 0
+            mysqld = common.mysqld_pid()
             with _round_trips() as sent:
+                db0 = common.proc_cpu_seconds(mysqld) if mysqld else 0.0
                 cpu0, t0 = time.process_time(), time.perf_counter()
                 while done < tasks:
                     now = datetime.now(UTC)
@@ -70,6 +72,7 @@ def one_run(slots: int, tasks: int) -> dict[str, Any]:
                     walls.append(time.perf_counter() - started)
                     done += len(accepted)
                 cpu, total = time.process_time() - cpu0, time.perf_counter() - t0
+                db_cpu = (common.proc_cpu_seconds(mysqld) - db0) if mysqld else None
                 trips = sent[0]
         finally:
             store.close()
@@ -80,6 +83,8 @@ def one_run(slots: int, tasks: int) -> dict[str, Any]:
         "cycle_ms_p50": statistics.median(walls) * 1e3,
         "cycle_ms_mean": statistics.mean(walls) * 1e3,
         "client_cpu_ms_per_task": cpu / done * 1e3,
+        # mysqld's CPU over the run, whatever else it served meanwhile.
+        "mysqld_cpu_ms_per_task": None if db_cpu is None else db_cpu / done * 1e3,
         "round_trips_per_cycle": trips / len(walls),
         "load_1m": os.getloadavg()[0],
     }
@@ -103,17 +108,21 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
             console.log(
                 f"{slots} per cycle: {res['rate']:,.0f} tasks/s, cycle p50 "
                 f"{res['cycle_ms_p50']:.2f} ms, client CPU {res['client_cpu_ms_per_task']:.3f}"
-                f" ms/task, {res['round_trips_per_cycle']:.2f} round trips, load "
+                f" ms/task, mysqld {res['mysqld_cpu_ms_per_task'] or 0:.3f} ms/task, "
+                f"{res['round_trips_per_cycle']:.2f} round trips, load "
                 f"{res['load_1m']:.2f}"
             )
     table = Table(title=f"store cycle, {tasks} tasks per run")
-    for col in ("per cycle", "tasks/s", "cycle p50 ms", "client CPU ms/task", "round trips"):
+    columns = ("per cycle", "tasks/s", "cycle p50 ms", "client CPU ms/task", "mysqld CPU ms/task")
+    for col in (*columns, "round trips"):
         table.add_column(col)
     for slots in sorted({r["slots"] for r in results}):
         rows = [r for r in results if r["slots"] == slots]
 
         def spread(key: str, digits: int, rows: list[dict[str, Any]] = rows) -> str:
-            values = [r[key] for r in rows]
+            values = [r[key] for r in rows if r[key] is not None]
+            if not values:
+                return "–"
             mean = statistics.mean(values)
             return f"{mean:,.{digits}f} ({min(values):,.{digits}f}–{max(values):,.{digits}f})"
 
@@ -122,6 +131,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
             spread("rate", 0),
             spread("cycle_ms_p50", 2),
             spread("client_cpu_ms_per_task", 3),
+            spread("mysqld_cpu_ms_per_task", 3),
             spread("round_trips_per_cycle", 1),
         )
     console.print(table)
