@@ -5,7 +5,8 @@ S finished tasks and a claim of S more, over and over, as a worker with S slots 
 under a no-op drain. Reported per configuration: tasks/s, wall time per cycle, the
 client's and mysqld's CPU per task (mysqld's includes whatever else it served) and the
 driver's round trips per cycle (packets sent: statements, folded multi-statement
-packets, the commit, any rollback the pool sends on return). It isolates the store's share of a drain from the event loop, events and handlers."""
+packets, the commit, any rollback the pool sends on return). It isolates the store's
+share of a drain from the event loop, events and handlers."""
 
 from __future__ import annotations
 

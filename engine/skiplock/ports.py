@@ -217,8 +217,10 @@ class TaskStore(Protocol):
         page ended: an id in creation order, the ``Page.next_key`` in the others."""
         ...
 
-    def count_tasks(self, flt: TaskFilter, *, cap: int) -> Total:
-        """How many tasks match ``flt``; past ``cap`` only "at least cap" (not exact)."""
+    def count_tasks(self, flt: TaskFilter, *, cap: int | None) -> Total:
+        """How many tasks match ``flt``; past ``cap`` only "at least cap" (not exact).
+        ``cap=None`` counts every match, within the store's time limit for slow reads
+        (``TimedOut`` past it)."""
         ...
 
     def cancel(self, task_id: int, *, tenant_id: int | None, now: datetime) -> Task: ...

@@ -132,3 +132,30 @@ async def test_the_schema_documents_q_on_the_list_and_the_count(h: Harness) -> N
     for path in ("/api/tasks", "/api/tasks/count"):
         params = {p["name"] for p in spec["paths"][path]["get"]["parameters"]}
         assert {"q", "state", "type", "tenant", "id", "created_after"} <= params
+
+
+async def test_count_all_counts_past_where_the_capped_count_stops(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The capped count answers "at least"; ``exact=true`` counts every match, with the
+    same filters and search, on either store."""
+    from skiplock.api import routes_tasks
+
+    monkeypatch.setattr(routes_tasks, "COUNT_CAP", 5)
+    for n in range(12):
+        await submit(h, h.admin, {"customer": "marmot" if n % 2 else "badger", "n": n})
+    capped = (await h.client.get("/api/tasks/count", headers=h.admin)).json()
+    assert capped == {"total": 5, "exact": False}
+    every = (await h.client.get("/api/tasks/count?exact=true", headers=h.admin)).json()
+    assert every == {"total": 12, "exact": True}
+    searched = await h.client.get("/api/tasks/count?exact=true&q=marmot", headers=h.admin)
+    assert searched.json() == {"total": 6, "exact": True}
+    listed = await ids(h, h.admin, "q=marmot&limit=50")
+    assert len(listed) == 6
+    # A tenant key counts only its own tenant's tasks.
+    acme = h.as_key(await h.tenant("acme"))
+    await submit(h, acme, {"customer": "marmot"})
+    mine = await h.client.get("/api/tasks/count?exact=true&q=marmot", headers=acme)
+    assert mine.json() == {"total": 1, "exact": True}
+    refused = await h.client.get("/api/tasks/count?exact=maybe", headers=h.admin)
+    assert refused.status_code == 422 and "exact" in refused.text

@@ -227,8 +227,8 @@ def install(app: FastAPI) -> None:
         return error_response(
             503,
             "unavailable",
-            "the query ran past its time limit (SKIPLOCK_ANALYTICS_TIMEOUT_S); try a shorter "
-            "window, or retry shortly",
+            "the query ran past its time limit (SKIPLOCK_ANALYTICS_TIMEOUT_S); narrow the "
+            "filters or the window, or retry shortly",
             headers={"Retry-After": str(exc.retry_after_s)},
         )
 

@@ -238,11 +238,23 @@ async def list_tasks(
 
 
 @router.get("/count", response_model=CountOut)
-async def count_tasks(ctx: Ctx, flt: Filtered) -> CountOut:
+async def count_tasks(
+    ctx: Ctx,
+    flt: Filtered,
+    exact: Annotated[
+        bool,
+        Query(
+            description="count every match, however many (may take seconds at millions "
+            "of rows; 503 past SKIPLOCK_ANALYTICS_TIMEOUT_S)"
+        ),
+    ] = False,
+) -> CountOut:
     """How many tasks match the same filters as the list: exact for active states (from
     the maintained counts, without a search), else counted up to 10,000 (``exact:
-    false`` past it)."""
-    total = await asyncio.to_thread(ctx.store.count_tasks, flt, cap=COUNT_CAP)
+    false`` past it; a search may stop earlier, at a common word's first few hundred).
+    ``exact=true`` counts them all."""
+    cap = None if exact else COUNT_CAP
+    total = await asyncio.to_thread(ctx.store.count_tasks, flt, cap=cap)
     return CountOut(total=total.n, exact=total.exact)
 
 

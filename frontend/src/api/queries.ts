@@ -62,6 +62,29 @@ export function useTaskCount(filters: TaskFilters) {
   });
 }
 
+export interface Total {
+  total: number;
+  exact: boolean;
+}
+
+/** Every task ``filters`` match, counted once when ``asked`` (the list's "Count all"): it
+ * may take seconds at millions of rows, so it is neither polled nor refreshed by events. */
+export function useTaskCountAll(filters: TaskFilters, asked: boolean) {
+  const api = useApi();
+  return useQuery({
+    // Outside the 'tasks' keys: live invalidations of task views must not count again.
+    queryKey: ['count-all', filters],
+    queryFn: async () => ({
+      ...(await api.get<Total>('/tasks/count', { ...toListQuery(filters, new Date()), exact: 'true' })),
+      at: new Date(),
+    }),
+    enabled: asked,
+    staleTime: Infinity,
+    gcTime: 60_000,
+    retry: false,
+  });
+}
+
 export function useTask(id: number, enabled = true) {
   const api = useApi();
   const refetchInterval = usePollInterval();

@@ -1,4 +1,5 @@
 import { Button, Group, Text } from '@mantine/core';
+import type { ListTotal } from '../lib/useListTotal';
 
 export interface PagerProps {
   page: number;
@@ -11,19 +12,44 @@ export interface PagerProps {
   shown: number;
   /** How many match the filters; `exact: false` means "at least". */
   total?: { total: number; exact: boolean };
+  /** "Count all" for a total that says "at least" (useListTotal). */
+  countAll?: Omit<ListTotal, 'total'>;
 }
 
 export function formatTotal(total: { total: number; exact: boolean }): string {
   return `${total.total.toLocaleString('en')}${total.exact ? '' : '+'}`;
 }
 
+function TotalText({ total, countAll }: Pick<PagerProps, 'total' | 'countAll'>) {
+  if (!total) return null;
+  const counted = !total.exact ? countAll?.counted : undefined;
+  if (counted) {
+    return <> · {formatTotal(counted)} matching (counted at {counted.at.toLocaleTimeString('en-GB')})</>;
+  }
+  return <> · {formatTotal(total)} matching</>;
+}
+
 /** Cursor pagination: the API gives only "next", so the client keeps the trail back. */
-export function Pager({ page, hasNext, hasPrev = page > 1, onFirst, onPrev, onNext, shown, total }: PagerProps) {
+export function Pager({ page, hasNext, hasPrev = page > 1, onFirst, onPrev, onNext, shown, total, countAll }: PagerProps) {
+  const canCount = total && !total.exact && countAll;
   return (
     <Group justify="space-between" mt="sm" wrap="wrap">
-      <Text size="sm" c="dimmed" data-testid="pager-status">
-        Page {page} · {shown} shown{total ? ` · ${formatTotal(total)} matching` : ''}
-      </Text>
+      <Group gap="xs">
+        <Text size="sm" c="dimmed" data-testid="pager-status">
+          Page {page} · {shown} shown
+          <TotalText total={total} countAll={countAll} />
+        </Text>
+        {canCount && (
+          <Button variant="subtle" size="compact-xs" onClick={countAll.countAll} loading={countAll.counting} data-testid="count-all">
+            {countAll.counted ? 'Count again' : 'Count all'}
+          </Button>
+        )}
+        {canCount && countAll.error && (
+          <Text size="sm" c="red" role="alert">
+            Counting failed: {countAll.error}
+          </Text>
+        )}
+      </Group>
       <Group gap="xs">
         <Button variant="default" size="xs" onClick={onFirst} disabled={page <= 1}>
           First

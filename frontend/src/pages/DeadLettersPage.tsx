@@ -1,7 +1,7 @@
 import { useMemo, useState } from 'react';
 import { Anchor, Button, Paper, Text } from '@mantine/core';
 import { useLatestSearch } from '../lib/useLatestSearch';
-import { useBulkAction, useBulkPreview, useTaskAction, useTaskCount } from '../api/queries';
+import { useBulkAction, useBulkPreview, useTaskAction } from '../api/queries';
 import { useCanAct } from '../auth/AuthProvider';
 import { BulkPreview, previewReady } from '../components/BulkPreview';
 import type { BulkRequest } from '../api/types';
@@ -15,6 +15,7 @@ import { TaskTable } from '../components/TaskTable';
 import { notifyError, notifySuccess } from '../lib/notify';
 import { describeFilter, filtersToSearch, parseFilters, toBulkFilter, type TaskFilters } from '../lib/taskFilters';
 import { useCursorPager } from '../lib/useCursorPager';
+import { useListTotal } from '../lib/useListTotal';
 import { useLiveList } from '../lib/useLiveList';
 import { useTaskFilterOptions } from '../lib/useTaskFilterOptions';
 
@@ -27,7 +28,7 @@ export function DeadLettersPage() {
   const [paused, setPaused] = useState(false);
   // Newest first with new dead letters announced, not pushed in under the cursor, as on Tasks.
   const { list, newCount, newCapped, showNew } = useLiveList(filters, filterKey, pager.cursor, pager.page, '', paused);
-  const count = useTaskCount(filters);
+  const count = useListTotal(filters, filterKey);
   const { typeOptions, tenantOptions, isAdmin } = useTaskFilterOptions();
   const requeueOne = useTaskAction();
   const canAct = useCanAct();
@@ -127,7 +128,8 @@ export function DeadLettersPage() {
             <Pager
               page={pager.page}
               hasPrev={pager.hasPrev}
-              total={count.data}
+              total={count.total}
+              countAll={count}
               shown={items.length}
               hasNext={Boolean(list.data.next_cursor)}
               onFirst={pager.first}

@@ -2,7 +2,7 @@ import { act, screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { describe, expect, it } from 'vitest';
 import { makeTask } from '../test/fixtures';
-import { ADMIN, mockFetch, renderWithApp, TENANT } from '../test/render';
+import { ADMIN, jsonError, mockFetch, renderWithApp, TENANT } from '../test/render';
 import { TasksPage } from './TasksPage';
 
 const page1 = { items: [makeTask({ id: 3, state: 'dead', last_error: 'boom' }), makeTask({ id: 2 }), makeTask({ id: 1, state: 'running' })], next_cursor: 'c2' };
@@ -72,6 +72,55 @@ describe('TasksPage', () => {
     expect(await screen.findByRole('link', { name: '#0' })).toBeInTheDocument();
     await waitFor(() => expect(screen.getByTestId('pager-status')).toHaveTextContent('Page 7 · 1 shown · 12,345+ matching'));
     expect(screen.getByRole('button', { name: 'First' })).toBeEnabled();
+  });
+
+  it('counts every match on request when the total says "at least", for the filters shown', async () => {
+    let exactCalls = 0;
+    const { calls } = mockFetch(
+      routes({
+        'GET /api/tasks/count': (url: URL) => {
+          if (url.searchParams.get('exact') !== 'true') return { total: 10000, exact: false };
+          exactCalls += 1;
+          return { total: 1234567 + exactCalls, exact: true };
+        },
+      }),
+    );
+    renderWithApp(<TasksPage />, { route: '/tasks?q=marmot' });
+    await waitFor(() => expect(screen.getByTestId('pager-status')).toHaveTextContent('10,000+ matching'));
+    const user = userEvent.setup();
+    await user.click(screen.getByRole('button', { name: 'Count all' }));
+    await waitFor(() => expect(screen.getByTestId('pager-status')).toHaveTextContent(/1,234,568 matching \(counted at \d\d:\d\d:\d\d\)/));
+    const exact = calls.filter((c) => c.url.pathname === '/api/tasks/count' && c.url.searchParams.get('exact') === 'true');
+    expect(exact.map((c) => c.url.searchParams.get('q'))).toEqual(['marmot']);
+    await user.click(screen.getByRole('button', { name: 'Count again' }));
+    await waitFor(() => expect(screen.getByTestId('pager-status')).toHaveTextContent('1,234,569 matching'));
+    // Other filters: the count asked for the old ones is not shown for them.
+    await user.click(screen.getByRole('checkbox', { name: 'queued' }));
+    await waitFor(() => expect(screen.getByTestId('pager-status')).toHaveTextContent('10,000+ matching'));
+    expect(screen.getByRole('button', { name: 'Count all' })).toBeInTheDocument();
+  });
+
+  it('says why counting every match failed, and keeps the "at least" total', async () => {
+    mockFetch(
+      routes({
+        'GET /api/tasks/count': (url: URL) =>
+          url.searchParams.get('exact') === 'true'
+            ? jsonError(503, 'unavailable', 'the query ran past its time limit')
+            : { total: 10000, exact: false },
+      }),
+    );
+    renderWithApp(<TasksPage />, { route: '/tasks' });
+    const user = userEvent.setup();
+    await user.click(await screen.findByRole('button', { name: 'Count all' }));
+    expect(await screen.findByRole('alert')).toHaveTextContent('Counting failed: the query ran past its time limit');
+    expect(screen.getByTestId('pager-status')).toHaveTextContent('10,000+ matching');
+  });
+
+  it('offers no "Count all" when the total is exact', async () => {
+    mockFetch(routes({ 'GET /api/tasks/count': { total: 3, exact: true } }));
+    renderWithApp(<TasksPage />, { route: '/tasks' });
+    await waitFor(() => expect(screen.getByTestId('pager-status')).toHaveTextContent('3 matching'));
+    expect(screen.queryByRole('button', { name: 'Count all' })).toBeNull();
   });
 
   it('sends the order named in the URL and shows it', async () => {

@@ -1,7 +1,7 @@
 import { useMemo, useState } from 'react';
 import { Anchor, Button, Group, LoadingOverlay, Paper, Text } from '@mantine/core';
 import { useLatestSearch } from '../lib/useLatestSearch';
-import { useTaskAction, useTaskCount } from '../api/queries';
+import { useTaskAction } from '../api/queries';
 import { useCanAct } from '../auth/AuthProvider';
 import { BulkActions } from '../components/BulkActions';
 import { LiveListNotice, LivePauseButton } from '../components/LiveListControls';
@@ -12,6 +12,7 @@ import { TaskFilterBar } from '../components/TaskFilterBar';
 import { TaskTable } from '../components/TaskTable';
 import { filtersToSearch, parseFilters, parseSort, toBulkFilter, type SortKey, type TaskFilters } from '../lib/taskFilters';
 import { useCursorPager } from '../lib/useCursorPager';
+import { useListTotal } from '../lib/useListTotal';
 import { useLiveList } from '../lib/useLiveList';
 import { notifyError, notifySuccess } from '../lib/notify';
 import { RUNNABLE_NOW } from '../lib/taskActions';
@@ -26,7 +27,7 @@ export function TasksPage() {
   const canAct = useCanAct();
   const [paused, setPaused] = useState(false);
   const { list, newCount, newCapped, showNew } = useLiveList(filters, filterKey, pager.cursor, pager.page, sort, paused);
-  const count = useTaskCount(filters);
+  const count = useListTotal(filters, filterKey);
   const runNow = useTaskAction();
   const { typeOptions, typesKnown, tenantOptions, isAdmin } = useTaskFilterOptions();
   // Ticked rows are kept by id across live updates and pages, until the filters change.
@@ -105,7 +106,8 @@ export function TasksPage() {
             <Pager
               page={pager.page}
               hasPrev={pager.hasPrev}
-              total={count.data}
+              total={count.total}
+              countAll={count}
               shown={items.length}
               hasNext={Boolean(list.data.next_cursor)}
               onFirst={pager.first}

@@ -171,7 +171,10 @@ class TaskOps(SqlBase):
 
         return self.read(work)
 
-    def count_tasks(self, flt: TaskFilter, *, cap: int) -> Total:
+    def count_tasks(self, flt: TaskFilter, *, cap: int | None) -> Total:
+        if cap is None:
+            return self._count_all(flt)
+
         def work(conn: Connection) -> Total:
             active = {s.value for s in states.ACTIVE_STATES}
             wanted = {s.value for s in flt.states}
@@ -197,6 +200,16 @@ class TaskOps(SqlBase):
             return Total(min(n, cap), exact=n <= cap)
 
         return self.read(work)
+
+    def _count_all(self, flt: TaskFilter) -> Total:
+        """Every match counted, as an operator asks for when "at least" is not enough:
+        from the rows (a search through its index), stopped at the slow-read limit."""
+
+        def work(conn: Connection) -> Total:
+            query = _filtered(select(func.count()).select_from(tasks), flt, self.dialect)
+            return Total(int(conn.execute(query).scalar_one()), exact=True)
+
+        return self.read_tx(work, timeout_s=self.read_timeout_s)
 
     def _searched_window(
         self,
