@@ -40,7 +40,8 @@ def test_only_the_unit_of_work_applies_the_count_tally() -> None:
 def test_only_the_unit_of_work_and_migrations_open_transactions() -> None:
     assert _modules_matching(r"\._transaction\(|\.begin\(\)") == {
         "adapters/sql/base.py",  # SqlBase.write / SqlBase.read
-        "adapters/sql/dialect.py",  # the time-limited read of each dialect
+        "adapters/sql/dialect_mysql.py",  # the time-limited read of each dialect
+        "adapters/sql/dialect_sqlite.py",
         "adapters/sql/store.py",  # migrations (DDL commits on its own on MySQL)
     }
 
