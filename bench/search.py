@@ -195,11 +195,11 @@ class Searcher:
 
 @contextlib.contextmanager
 def index_only() -> Iterator[None]:
-    """Every search answered by the FULLTEXT index: a one-row window, never "common"."""
+    """Every search answered by the FULLTEXT index: no window, never "common"."""
     from skiplock.adapters.sql import search_scan
 
     saved = search_scan.WINDOW, search_scan.COMMON_IN_WINDOW
-    search_scan.WINDOW, search_scan.COMMON_IN_WINDOW = 1, 10**9
+    search_scan.WINDOW, search_scan.COMMON_IN_WINDOW = 0, 10**9
     try:
         yield
     finally:
