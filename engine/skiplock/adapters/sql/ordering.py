@@ -6,10 +6,12 @@ last row's key. ``finished`` orders hold only finished tasks, so their column is
 NULL there. Indexes that serve the orders (schema.py): the primary key and
 ix_tasks_tenant_id / ix_tasks_state_id for creation order; ix_tasks_finished for finish
 time; run time has none without a state (ix_tasks_due, ix_tasks_state_tenant lead with
-it), so a run-time list with no state sorts every row that passes the filters."""
+it), so a run-time list with no state sorts every row that passes the filters
+(``served`` says which lists the search window may read)."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from sqlalchemy import and_, or_
@@ -64,10 +66,15 @@ def up_to(order: TaskOrder, at: Any) -> ColumnElement[bool]:
 
 
 def served(order: TaskOrder, flt: TaskFilter) -> bool:
-    """Whether an index hands out rows of ``flt`` in ``order``'s column, so that the
-    first n of them cost about n rows. Run time is served only within one state."""
+    """Whether an index hands out the rows of ``flt`` in ``order`` so that the first n
+    of them cost about n rows read. Run time: only within one state (ix_tasks_due,
+    ix_tasks_state_tenant). Finish time: only with no other filter; ix_tasks_finished
+    holds state and tenant, but MariaDB reads each row of the range to test them
+    (docs/BENCHMARKS.md §7: seconds for one tenant's rare word at 10^6 rows)."""
     if order in (TaskOrder.RUN_DESC, TaskOrder.RUN_ASC):
         return len(flt.states) == 1
+    if order in (TaskOrder.FINISHED_DESC, TaskOrder.FINISHED_ASC):
+        return dataclasses.replace(flt, words=()) == TaskFilter()
     return True
 
 
