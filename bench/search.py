@@ -18,12 +18,17 @@ timed ``--samples`` times, kinds and sizes interleaved:
 - ``common+tenant+dead``: "invoice" with tenant= and state=dead
 - ``count common`` / ``count rare``: GET /api/tasks/count's query for those
 
-On MySQL/MariaDB a search first reads the newest rows, then the index only if it must
-(engine/skiplock/adapters/sql/search_scan.py). The same tables are then timed again
-with every search answered by the index alone (a one-row window), ``--index-samples``
-times per kind: what the window saves.
+On MySQL/MariaDB a search first reads the next rows of the list, then the index only if
+it must (engine/skiplock/adapters/sql/search_scan.py). The list kinds but the one in
+every row are then timed in each order (``kind|order``: oldest first, by run time, by
+finish time), ``--order-samples`` times. The same tables are then timed again with every
+search answered by the index alone (no window), ``--index-samples`` times per case: what
+the window saves. Last, SQLite (FTS5, kept by migration 9's triggers) is loaded with the
+same rows in temporary files of ``--small`` and ``--sqlite-rows`` tasks (the load is
+timed) and every case is timed ``--sqlite-samples`` times.
 
-``--quick`` loads 20,000 rows instead of 10^6 and takes 10 samples (a smoke test)."""
+``--quick`` loads 20,000 rows instead of 10^6 and takes at most 10 samples (a smoke
+test)."""
 
 from __future__ import annotations
 
@@ -156,18 +161,22 @@ def recount(database: str) -> None:
 class Searcher:
     """Runs one query kind against one database through the engine's store."""
 
-    def __init__(self, database: str, rows: int, tenants: list[int], seed: int) -> None:
+    def __init__(self, url: str, rows: int, tenants: list[int], seed: int) -> None:
         from skiplock.adapters.sql import create_store
 
-        self.store = create_store(common.database_url(database))
+        self.store = create_store(url)
         self.rows = rows
         self.tenants = tenants
         self.rng = random.Random(seed)
 
-    def run(self, kind: str) -> int:
-        from skiplock.domain.models import TaskFilter
+    def run(self, case: str) -> int:
+        """One query: ``case`` is a kind, listed newest first, or ``kind|order``."""
+        from skiplock.domain.models import TaskFilter, TaskOrder
         from skiplock.domain.search import search_words
         from skiplock.domain.states import TaskState
+
+        kind, _, order_text = case.partition("|")
+        order = TaskOrder(order_text) if order_text else TaskOrder.CREATED_DESC
 
         rare = str(ORDER_BASE + self.rng.randrange(self.rows))
         text, extra, count = {
@@ -187,7 +196,7 @@ class Searcher:
         flt = TaskFilter(words=search_words(text), **extra)  # type: ignore[arg-type]
         if count:
             return self.store.count_tasks(flt, cap=10_000).n
-        return len(self.store.list_tasks(flt, limit=50, cursor=None).items)
+        return len(self.store.list_tasks(flt, limit=50, cursor=None, order=order).items)
 
     def close(self) -> None:
         self.store.close()
@@ -195,11 +204,11 @@ class Searcher:
 
 @contextlib.contextmanager
 def index_only() -> Iterator[None]:
-    """Every search answered by the FULLTEXT index: a one-row window, never "common"."""
+    """Every search answered by the FULLTEXT index: no window, never "common"."""
     from skiplock.adapters.sql import search_scan
 
     saved = search_scan.WINDOW, search_scan.COMMON_IN_WINDOW
-    search_scan.WINDOW, search_scan.COMMON_IN_WINDOW = 1, 10**9
+    search_scan.WINDOW, search_scan.COMMON_IN_WINDOW = 0, 10**9
     try:
         yield
     finally:
@@ -207,14 +216,21 @@ def index_only() -> Iterator[None]:
 
 
 def time_all(
-    searchers: list[Searcher], sizes: list[int], samples: int, progress: Any, label: str
+    searchers: list[Searcher],
+    sizes: list[int],
+    samples: int,
+    progress: Any,
+    label: str,
+    cases: tuple[str, ...] = (),
 ) -> dict[str, dict[str, Any]]:
-    """Each kind ``samples`` times on each table, kinds and sizes interleaved."""
-    timings: dict[tuple[int, str], list[float]] = {(s, k): [] for s in sizes for k in KINDS}
-    found: dict[tuple[int, str], list[int]] = {(s, k): [] for s in sizes for k in KINDS}
-    bar = progress.add_task(label, total=samples * len(KINDS) * len(sizes))
+    """Each case (by default each kind) ``samples`` times on each table, cases and sizes
+    interleaved."""
+    cases = cases or KINDS
+    timings: dict[tuple[int, str], list[float]] = {(s, k): [] for s in sizes for k in cases}
+    found: dict[tuple[int, str], list[int]] = {(s, k): [] for s in sizes for k in cases}
+    bar = progress.add_task(label, total=samples * len(cases) * len(sizes))
     for _ in range(samples):
-        for kind in KINDS:
+        for kind in cases:
             for size, searcher in zip(sizes, searchers, strict=True):
                 t0 = time.perf_counter()
                 n = searcher.run(kind)
@@ -235,13 +251,19 @@ def time_all(
     return results
 
 
-def show(console: Console, results: dict[str, Any], sizes: list[int], title: str) -> None:
+def show(
+    console: Console,
+    results: dict[str, Any],
+    sizes: list[int],
+    title: str,
+    cases: tuple[str, ...] = (),
+) -> None:
     table = Table(title=title)
     table.add_column("query")
     for size in sizes:
         table.add_column(f"{size:,} rows", justify="right")
         table.add_column("found", justify="right")
-    for kind in KINDS:
+    for kind in cases or KINDS:
         cells: list[str] = [kind]
         for size in sizes:
             r = results[str(size)][kind]
@@ -251,6 +273,11 @@ def show(console: Console, results: dict[str, Any], sizes: list[int], title: str
         table.add_row(*cells)
     console.print(table)
 
+
+# The list kinds timed in every order (the newest-first table above has them all).
+ORDER_KINDS = ("rare", "none", "common", "error", "common+tenant+dead")
+ORDERS = ("-created", "created", "-run_at", "run_at", "-finished", "finished")
+ORDER_CASES = tuple(f"{kind}|{order}" for order in ORDERS for kind in ORDER_KINDS)
 
 KINDS = (
     "rare",
@@ -270,6 +297,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--samples", type=int, default=30, help="timings per kind and size")
     parser.add_argument(
         "--index-samples", type=int, default=5, help="timings per kind with the index alone"
+    )
+    parser.add_argument(
+        "--order-samples", type=int, default=10, help="timings per kind, order and size"
+    )
+    parser.add_argument(
+        "--sqlite-rows", type=int, default=1_000_000, help="rows of SQLite's large table (0: none)"
+    )
+    parser.add_argument(
+        "--sqlite-samples", type=int, default=10, help="timings per case and size on SQLite"
     )
     parser.add_argument("--quiet-wait", type=float, default=60.0, help="wait for an idle machine")
 
@@ -298,25 +334,73 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
                 "tasks_mib": table_mib(database),
             }
             console.log(f"loaded {size:,} rows at {rate:,.0f}/s ({table_mib(database):.0f} MiB)")
-            searcher = Searcher(database, size, tenants, seed=i)
+            searcher = Searcher(common.database_url(database), size, tenants, seed=i)
             stack.callback(searcher.close)
             searchers.append(searcher)
         cpu = common.wait_quiet(max_s=quiet) if quiet else None
         results = time_all(searchers, sizes, samples, progress, "timing (window, then index)")
         index_samples = min(args.index_samples, 2) if args.quick else args.index_samples
+        order_samples = min(args.order_samples, 3) if args.quick else args.order_samples
+        by_order = time_all(searchers, sizes, order_samples, progress, "timing orders", ORDER_CASES)
         with index_only():
             by_index = time_all(searchers, sizes, index_samples, progress, "timing (index only)")
+            order_by_index = time_all(
+                searchers, sizes, index_samples, progress, "timing orders (index)", ORDER_CASES
+            )
         show(console, results, sizes, f"search latency, ms (p50 / p99 over {samples})")
         show(console, by_index, sizes, f"index alone, ms (p50 / p99 over {index_samples})")
+        show(console, by_order, sizes, f"every order, ms (over {order_samples})", ORDER_CASES)
+        show(
+            console,
+            order_by_index,
+            sizes,
+            f"every order, index alone, ms (over {index_samples})",
+            ORDER_CASES,
+        )
+        sqlite = on_sqlite(args, stack, progress, console) if args.sqlite_rows else None
         data = {
             "sizes": sizes,
             "samples": samples,
             "index_samples": index_samples,
+            "order_samples": order_samples,
             "cpu_before_pct": cpu,
             "load": loads,
             "results": results,
             "index_only": by_index,
+            "orders": by_order,
+            "orders_index_only": order_by_index,
+            "sqlite": sqlite,
         }
         path = common.write_result("search-quick" if args.quick else "search", data)
     console.print(f"results: {path}")
     return data
+
+
+def on_sqlite(
+    args: argparse.Namespace, stack: common.Stack, progress: Any, console: Console
+) -> dict[str, Any]:
+    """Every case on SQLite files of ``--small`` and ``--sqlite-rows`` tasks (FTS5)."""
+    import tempfile
+    from pathlib import Path
+
+    from bench import search_sqlite
+
+    rows = min(args.sqlite_rows, 20_000) if args.quick else args.sqlite_rows
+    samples = min(args.sqlite_samples, 2) if args.quick else args.sqlite_samples
+    sizes = [args.small, rows]
+    tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-search-")))
+    searchers: list[Searcher] = []
+    loads: dict[str, Any] = {}
+    for i, size in enumerate(sizes):
+        path = tmp / f"search{i}.db"
+        url, tenants, seconds = search_sqlite.load(path, size, seed=i, progress=progress)
+        mib = path.stat().st_size / 2**20
+        loads[str(size)] = {"load_s": seconds, "rows_per_s": size / seconds, "file_mib": mib}
+        console.log(f"SQLite: {size:,} rows loaded in {seconds:.1f} s ({mib:.0f} MiB)")
+        searcher = Searcher(url, size, tenants, seed=i)
+        stack.callback(searcher.close)
+        searchers.append(searcher)
+    cases = KINDS + ORDER_CASES
+    results = time_all(searchers, sizes, samples, progress, "timing SQLite", cases)
+    show(console, results, sizes, f"SQLite (FTS5), ms (p50 / p99 over {samples})", cases)
+    return {"sizes": sizes, "samples": samples, "load": loads, "results": results}

@@ -1,17 +1,19 @@
-"""The first way a MySQL/MariaDB store answers a search: read the newest rows.
+"""The first way a MySQL/MariaDB store answers a search: read the first rows of the page.
 
 InnoDB's FULLTEXT index costs time in proportion to how many rows hold a word (measured
-by ``python -m bench search``: seconds for a word in a fifth of 10^6 rows), while a
-newest-first page of a common word is found among the first few hundred rows. So a list
-in creation order, and a capped count, first look at the newest ``WINDOW`` rows that pass
-the other filters: SQL narrows them with ``LIKE`` (the collation folds case and accents
-as the index does) and ``domain.search.text_matches`` applies the word rule itself. Only
-when the window cannot answer (a rare word, or an old page) does the index run, and it
-is fast exactly then. Either way the answer is the same (tests/contract/test_search_*)."""
+by ``python -m bench search``: seconds for a word in a fifth of 10^6 rows), while a page
+of a common word is found among the first few hundred rows of the list. So a list, in
+any order an index serves (ordering.served), and a capped count first look at the
+``WINDOW`` rows that come next in the order and pass the other filters: SQL narrows them
+with ``LIKE`` (the collation folds case and accents as the index does) and
+``domain.search.text_matches`` applies the word rule itself. Only when the window cannot
+answer (a rare word, or the end of the list) does the index run, and it is fast exactly
+then. Either way the answer is the same (tests/contract/test_search_contract.py)."""
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy import Text, and_, or_, select, type_coerce
@@ -19,12 +21,14 @@ from sqlalchemy.engine import Connection, Row
 from sqlalchemy.sql import ColumnElement, Select
 
 from skiplock.adapters.sql.inserts import TASK_COLUMNS
+from skiplock.adapters.sql.ordering import ORDER_COLUMN, after, key_of, ordered, served, up_to
 from skiplock.adapters.sql.schema import tasks
-from skiplock.domain.models import TaskFilter, Total
+from skiplock.domain.models import PageKey, TaskFilter, TaskOrder, Total
 from skiplock.domain.search import text_matches
 
 # Rows a window holds: enough for a page of any word in one task of 100, few enough
 # that reading them stays in the tens of milliseconds at 10^6 rows (bench search).
+# 0: no window, the index answers every search (what tests and bench compare with).
 WINDOW = 5_000
 # A count that finds this many in the window answers "at least" that many: the word is
 # common, and counting it in the index would take seconds.
@@ -47,60 +51,105 @@ def _mentions(words: tuple[str, ...]) -> ColumnElement[bool]:
     )
 
 
-def window_floor(conn: Connection, filtered: Select[Any], *, below: int | None) -> int | None:
-    """The lowest id of the newest ``WINDOW`` rows of ``filtered`` (a ``select(id)``
-    without the search) under ``below``; None when fewer rows exist, so the window is
-    the whole set."""
-    query = filtered
-    if below is not None:
-        query = query.where(tasks.c.id < below)
-    row = conn.execute(query.order_by(tasks.c.id.desc()).offset(WINDOW - 1).limit(1)).first()
-    return None if row is None else int(row[0])
+def window_floor(
+    conn: Connection, filtered: Select[Any], order: TaskOrder, *, cursor: int | PageKey | None
+) -> Any:
+    """The order column's value at the ``WINDOW``-th row of ``filtered`` (a
+    ``select(id)`` without the search) in ``order`` after ``cursor``; None when fewer rows
+    exist, so the window is all of them. Ties need no id here: the window holds every
+    row up to this value, so an index on the column alone finds it."""
+    column = ORDER_COLUMN[order]
+    query = ordered(filtered.with_only_columns(column), order, cursor).order_by(None)
+    query = query.order_by(column.desc() if order.descending else column)
+    row = conn.execute(query.offset(WINDOW - 1).limit(1)).first()
+    return None if row is None else row[0]
 
 
-def newest_ids(
+def matching_ids(
     conn: Connection,
     flt: TaskFilter,
     filtered: Select[Any],
+    order: TaskOrder,
     *,
-    below: int | None,
-    floor: int | None,
+    cursor: int | PageKey | None,
+    floor: Any,
     want: int,
 ) -> list[int]:
-    """Up to ``want`` ids of rows that match the search, newest first, under ``below``
-    and at or above ``floor``. ``filtered`` is ``select(id)`` with the other filters."""
+    """Up to ``want`` ids of rows that match the search, in ``order`` after ``cursor`` and
+    up to ``floor``. ``filtered`` is ``select(id)`` with the other filters."""
     found: list[int] = []
     query = filtered.add_columns(_PAYLOAD, _ERROR).where(_mentions(flt.words))
+    if order.by_time:
+        query = query.add_columns(ORDER_COLUMN[order])
     if floor is not None:
-        query = query.where(tasks.c.id >= floor)
+        query = query.where(up_to(order, floor))
     batch_size = min(BATCH, want + SPARE)
-    query = query.order_by(tasks.c.id.desc()).limit(batch_size)
-    while len(found) < want:
-        batch = query if below is None else query.where(tasks.c.id < below)
-        rows = conn.execute(batch).all()
+    query = ordered(query, order, cursor).limit(batch_size)
+    for rows in _batches(conn, query, order, batch_size):
         found += [int(r[0]) for r in rows if text_matches(flt.words, r[1], r[2])]
-        if len(rows) < batch_size:
+        if len(found) >= want:
             break
-        below = int(rows[-1][0])
     return found[:want]
+
+
+def _batches(
+    conn: Connection, query: Select[Any], order: TaskOrder, size: int
+) -> Iterator[list[Any]]:
+    """The rows of ``query`` (sorted by ``order``; a time order's column selected last)
+    in that order, about ``size`` at a time. A time order is read by its column alone,
+    which an index on the column hands out already sorted, so a batch stops after
+    ``size`` rows instead of sorting the whole window (every row of it read at random
+    when times do not follow ids); the rows tied at a batch's last time are read whole
+    and put in id order here."""
+    if not order.by_time:
+        last: PageKey | None = None
+        while True:
+            rows = list(conn.execute(query if last is None else query.where(after(order, last))))
+            yield rows
+            if len(rows) < size:
+                return
+            last = key_of(rows[-1], order)
+    column = ORDER_COLUMN[order]
+    desc = order.descending
+    by_column = query.order_by(None).order_by(column.desc() if desc else column)
+    rest = by_column
+    while True:
+        rows = list(conn.execute(rest))
+        if len(rows) < size:
+            yield sorted(rows, key=lambda r: (r[-1], r[0]), reverse=desc)
+            return
+        at = rows[-1][-1]
+        before = sorted((r for r in rows if r[-1] != at), key=lambda r: (r[-1], r[0]), reverse=desc)
+        yield before + list(conn.execute(query.limit(None).where(column == at)))
+        rest = by_column.where(column < at if desc else column > at)
 
 
 def without_search(flt: TaskFilter) -> TaskFilter:
     return dataclasses.replace(flt, words=())
 
 
-def newest_rows(
-    conn: Connection, flt: TaskFilter, ids_only: Select[Any], *, below: int | None, want: int
+def window_rows(
+    conn: Connection,
+    flt: TaskFilter,
+    ids_only: Select[Any],
+    order: TaskOrder,
+    *,
+    cursor: int | PageKey | None,
+    want: int,
 ) -> list[Row[Any]] | None:
-    """Up to ``want`` rows of a newest-first search page under ``below`` read from the
-    window, or None when the window cannot tell and the index must answer."""
-    floor = window_floor(conn, ids_only, below=below)
-    ids = newest_ids(conn, flt, ids_only, below=below, floor=floor, want=want)
+    """Up to ``want`` rows of a search page in ``order`` after ``cursor`` read from the
+    window, or None when the window cannot tell and the index must answer. An order no
+    index serves (ordering.served) goes to the index at once: finding its window would
+    sort every row."""
+    if not (WINDOW and served(order, flt)):
+        return None
+    floor = window_floor(conn, ids_only, order, cursor=cursor)
+    ids = matching_ids(conn, flt, ids_only, order, cursor=cursor, floor=floor, want=want)
     if len(ids) < want and floor is not None:
         return None
     if not ids:
         return []
-    query = select(*TASK_COLUMNS).where(tasks.c.id.in_(ids)).order_by(tasks.c.id.desc())
+    query = ordered(select(*TASK_COLUMNS).where(tasks.c.id.in_(ids)), order, None)
     return list(conn.execute(query).all())
 
 
@@ -108,8 +157,11 @@ def count(conn: Connection, flt: TaskFilter, ids_only: Select[Any], *, cap: int)
     """A search's count from the window when it tells enough: all of it when the window
     holds every row that passes the other filters, "at least n" when the word is common
     there (the index would take seconds); else None (the index must count)."""
-    floor = window_floor(conn, ids_only, below=None)
-    n = len(newest_ids(conn, flt, ids_only, below=None, floor=floor, want=cap + 1))
+    if not WINDOW:
+        return None
+    newest = TaskOrder.CREATED_DESC
+    floor = window_floor(conn, ids_only, newest, cursor=None)
+    n = len(matching_ids(conn, flt, ids_only, newest, cursor=None, floor=floor, want=cap + 1))
     if floor is None or n > cap:
         return Total(min(n, cap), exact=n <= cap and floor is None)
     if n >= COMMON_IN_WINDOW:

@@ -6,12 +6,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql import Select
 
-from skiplock.adapters.sql import counts, search_scan
+from skiplock.adapters.sql import counts, ordering, search_scan
 from skiplock.adapters.sql.base import SqlBase
 from skiplock.adapters.sql.dialect import SqlDialect
 from skiplock.adapters.sql.inserts import TASK_COLUMNS, insert_tasks, task_from_row
@@ -60,38 +60,6 @@ def _filtered(query: Select[Any], flt: TaskFilter, dialect: SqlDialect) -> Selec
 
 def _has_times(flt: TaskFilter) -> bool:
     return flt.created_after is not None or flt.created_before is not None
-
-
-_ORDER_COLUMN = {
-    TaskOrder.CREATED_DESC: tasks.c.id,
-    TaskOrder.CREATED_ASC: tasks.c.id,
-    TaskOrder.RUN_DESC: tasks.c.run_at,
-    TaskOrder.RUN_ASC: tasks.c.run_at,
-    TaskOrder.FINISHED_DESC: tasks.c.finished_at,
-    TaskOrder.FINISHED_ASC: tasks.c.finished_at,
-}
-
-
-def _ordered(query: Select[Any], order: TaskOrder, cursor: int | PageKey | None) -> Select[Any]:
-    """``query`` sorted by ``order`` (id breaks ties), continuing after ``cursor``: a
-    keyset page, as cheap at page 1000 as at page 1 where an index serves the order."""
-    column = _ORDER_COLUMN[order]
-    desc = order.descending
-    if order in (TaskOrder.FINISHED_DESC, TaskOrder.FINISHED_ASC):
-        query = query.where(tasks.c.finished_at.is_not(None))
-    if cursor is not None:
-        key = cursor if isinstance(cursor, PageKey) else PageKey(None, cursor)
-        after_id = tasks.c.id < key.id if desc else tasks.c.id > key.id
-        if order.by_time and key.at is not None:
-            beyond = column < key.at if desc else column > key.at
-            query = query.where(or_(beyond, and_(column == key.at, after_id)))
-        else:
-            query = query.where(after_id)
-    if not order.by_time:
-        return query.order_by(tasks.c.id.desc() if desc else tasks.c.id)
-    if desc:
-        return query.order_by(column.desc(), tasks.c.id.desc())
-    return query.order_by(column, tasks.c.id)
 
 
 class TaskOps(SqlBase):
@@ -160,14 +128,13 @@ class TaskOps(SqlBase):
             rows = self._searched_window(conn, flt, order, cursor, limit + 1)
             if rows is None:
                 query = _filtered(select(*TASK_COLUMNS), flt, self.dialect)
-                query = _ordered(query, order, cursor)
+                query = ordering.ordered(query, order, cursor)
                 rows = conn.execute(query.limit(limit + 1)).all()
             items = self._rows_to_tasks(conn, rows[:limit])
             if len(rows) <= limit or not items:
                 return Page(items=items, next_cursor=None)
-            last = rows[limit - 1]
-            at = getattr(last, _ORDER_COLUMN[order].name) if order.by_time else None
-            return Page(items=items, next_cursor=items[-1].id, next_key=PageKey(at, items[-1].id))
+            key = ordering.key_of(rows[limit - 1], order)
+            return Page(items=items, next_cursor=key.id, next_key=key)
 
         return self.read(work)
 
@@ -219,11 +186,10 @@ class TaskOps(SqlBase):
         cursor: int | PageKey | None,
         want: int,
     ) -> Sequence[Row[Any]] | None:
-        if not (flt.words and self.dialect.search_window and order is TaskOrder.CREATED_DESC):
+        if not (flt.words and self.dialect.search_window):
             return None
         ids_only = _filtered(select(tasks.c.id), without_search(flt), self.dialect)
-        below = cursor if isinstance(cursor, int) else None
-        return search_scan.newest_rows(conn, flt, ids_only, below=below, want=want)
+        return search_scan.window_rows(conn, flt, ids_only, order, cursor=cursor, want=want)
 
     def _count_in_window(self, conn: Connection, flt: TaskFilter, cap: int) -> Total | None:
         ids_only = _filtered(select(tasks.c.id), without_search(flt), self.dialect)
