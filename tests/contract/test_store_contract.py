@@ -490,6 +490,31 @@ def test_a_database_from_before_tracebacks_and_requeue_marks_upgrades(
     assert store.migrate() == LATEST_VERSION
 
 
+def test_a_database_from_before_the_run_time_indexes_upgrades(store: SqlTaskStore) -> None:
+    """Undo migration 10 by hand (as a v9 database looks), then migrate again: a list in
+    run-time order reads the new indexes, and the old rows are in them."""
+    from sqlalchemy import inspect, text
+
+    from skiplock.domain.models import TaskFilter, TaskOrder
+
+    tenant = store.create_tenant("runorder", weight=1, rate_limit=None, now=T0).id
+    ids = [s.task.id for s in store.submit([new(tenant) for _ in range(3)], now=T0)]
+    with store.engine.begin() as conn:
+        for name in ("ix_tasks_run", "ix_tasks_tenant_run"):
+            on = " ON tasks" if store.dialect.name == "mysql" else ""
+            conn.execute(text(f"DROP INDEX {name}{on}"))
+        conn.execute(text("DELETE FROM skiplock_schema WHERE version >= 10"))
+    assert store.migrate() == LATEST_VERSION
+    with store.engine.connect() as conn:
+        indexes = {i["name"] for i in inspect(conn).get_indexes("tasks")}
+    assert {"ix_tasks_run", "ix_tasks_tenant_run"} <= indexes
+    listed = store.list_tasks(
+        TaskFilter(tenant_id=tenant), limit=10, cursor=None, order=TaskOrder.RUN_ASC
+    )
+    assert [t.id for t in listed.items] == sorted(ids)
+    assert store.migrate() == LATEST_VERSION
+
+
 def test_a_keys_last_use_is_kept_to_the_minute(store: SqlTaskStore) -> None:
     from skiplock.domain.models import Role
 

@@ -21,6 +21,8 @@ from skiplock.adapters.sql.schema import (
     api_keys,
     ix_attempts_finished,
     ix_tasks_created,
+    ix_tasks_run,
+    ix_tasks_tenant_run,
     schedule_fires,
     schedules,
     sessions,
@@ -123,6 +125,12 @@ def _v9_task_search(conn: Connection) -> None:
     dialect_of(conn).create_search_index(conn)
 
 
+def _v10_run_time_order(conn: Connection) -> None:
+    # A list in run-time order with no state, or a tenant's, read in index order.
+    for index in (ix_tasks_run, ix_tasks_tenant_run):
+        index.create(conn, checkfirst=True)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", _v1_initial),
     Migration(2, "analytics indexes", _v2_analytics_indexes),
@@ -133,5 +141,6 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(7, "attempt tracebacks, manual requeue marks", _v7_tracebacks_and_requeues),
     Migration(8, "schedules", _v8_schedules),
     Migration(9, "task search", _v9_task_search),
+    Migration(10, "run-time order indexes", _v10_run_time_order),
 )
 LATEST_VERSION = MIGRATIONS[-1].version

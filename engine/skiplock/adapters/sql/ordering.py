@@ -5,9 +5,9 @@ Every order is (its column, id), in one direction; a page continues strictly aft
 last row's key. ``finished`` orders hold only finished tasks, so their column is never
 NULL there. Indexes that serve the orders (schema.py): the primary key and
 ix_tasks_tenant_id / ix_tasks_state_id for creation order; ix_tasks_finished for finish
-time; run time has none without a state (ix_tasks_due, ix_tasks_state_tenant lead with
-it), so a run-time list with no state sorts every row that passes the filters
-(``served`` says which lists the search window may read)."""
+time; for run time ix_tasks_run (no filter), ix_tasks_tenant_run (a tenant),
+ix_tasks_due (a state) and ix_tasks_state_tenant (a state and a tenant). ``served``
+says which lists the search window may read."""
 
 from __future__ import annotations
 
@@ -67,12 +67,14 @@ def up_to(order: TaskOrder, at: Any) -> ColumnElement[bool]:
 
 def served(order: TaskOrder, flt: TaskFilter) -> bool:
     """Whether an index hands out the rows of ``flt`` in ``order`` so that the first n
-    of them cost about n rows read. Run time: only within one state (ix_tasks_due,
-    ix_tasks_state_tenant). Finish time: only with no other filter; ix_tasks_finished
-    holds state and tenant, but MariaDB reads each row of the range to test them
-    (docs/BENCHMARKS.md §7: seconds for one tenant's rare word at 10^6 rows)."""
+    of them cost about n rows read. Run time: with at most a tenant and one state
+    (ix_tasks_run, ix_tasks_tenant_run, ix_tasks_due, ix_tasks_state_tenant). Finish
+    time: only with no other filter; ix_tasks_finished holds state and tenant, but
+    MariaDB reads each row of the range to test them (docs/BENCHMARKS.md §7: seconds for
+    one tenant's rare word at 10^6 rows)."""
     if order in (TaskOrder.RUN_DESC, TaskOrder.RUN_ASC):
-        return len(flt.states) == 1
+        rest = dataclasses.replace(flt, words=(), tenant_id=None, states=())
+        return len(flt.states) <= 1 and rest == TaskFilter()
     if order in (TaskOrder.FINISHED_DESC, TaskOrder.FINISHED_ASC):
         return dataclasses.replace(flt, words=()) == TaskFilter()
     return True

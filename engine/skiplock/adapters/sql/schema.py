@@ -187,6 +187,11 @@ task_attempts = Table(
 ix_tasks_created = Index(
     "ix_tasks_created", tasks.c.created_at, tasks.c.state, tasks.c.tenant_id, tasks.c.type
 )
+# Run-time order (the list sorted by when tasks are due), with no state or with a tenant
+# only: the rows in order, not every row sorted. Added by migration 10. run_at changes at
+# submission, retry, release and run-now, never on a claim or a final completion.
+ix_tasks_run = Index("ix_tasks_run", tasks.c.run_at, tasks.c.id)
+ix_tasks_tenant_run = Index("ix_tasks_tenant_run", tasks.c.tenant_id, tasks.c.run_at, tasks.c.id)
 ix_attempts_finished = Index(
     "ix_attempts_finished",
     task_attempts.c.finished_at,
