@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from skiplock.adapters.sql import SqlTaskStore
+from skiplock.adapters.sql.schema import tasks
 from skiplock.domain.models import NewTask, PageKey, Task, TaskFilter, TaskOrder
 from skiplock.domain.states import TaskState
 
@@ -90,3 +91,30 @@ def test_totals_come_from_the_counts_for_active_states_and_stop_at_the_cap(
     assert (cancelled.n, cancelled.exact) == (1, True)
     everything = store.count_tasks(TaskFilter(tenant_id=tenant), cap=3)
     assert (everything.n, everything.exact) == (3, False)  # "at least 3"
+
+
+def test_an_exact_total_of_active_states_reads_the_counts_not_the_rows(
+    store: SqlTaskStore, tenant: int
+) -> None:
+    # "Count all" asks with no cap; active states must still cost O(tenants x types),
+    # not a row count. Shown by moving a row around the store: the counts do not see it.
+    submitted = store.submit([new(tenant, T0) for _ in range(3)], now=T0)
+    with store.engine.begin() as conn:
+        conn.execute(
+            tasks.update().where(tasks.c.id == submitted[0].task.id).values(state="cancelled")
+        )
+    queued = TaskFilter(tenant_id=tenant, states=(TaskState.QUEUED,))
+    assert store.count_tasks(queued, cap=None) == store.count_tasks(queued, cap=100)
+    assert (store.count_tasks(queued, cap=None).n, store.count_tasks(queued, cap=None).exact) == (
+        3,
+        True,
+    )
+    # A terminal state has no maintained count: the rows answer, exactly.
+    cancelled = TaskFilter(tenant_id=tenant, states=(TaskState.CANCELLED,))
+    assert (
+        store.count_tasks(cancelled, cap=None).n,
+        store.count_tasks(cancelled, cap=None).exact,
+    ) == (
+        1,
+        True,
+    )

@@ -40,6 +40,23 @@ _CAS_RETRIES = 5
 _DELETABLE = [s.value for s in states.DELETABLE_STATES]
 
 
+def _from_counts(conn: Connection, flt: TaskFilter) -> Total | None:
+    """The exact count of a filter on active states alone (with a tenant or types, but
+    no ids, times or search), from the maintained counts in O(tenants x types); None
+    for any other filter, which the rows must answer."""
+    active = {s.value for s in states.ACTIVE_STATES}
+    wanted = {s.value for s in flt.states}
+    if not wanted or not wanted <= active or flt.ids or flt.words or _has_times(flt):
+        return None
+    types = set(flt.types)
+    n = sum(
+        count
+        for (_tenant, type_, state), count in counts.read(conn, tenant_id=flt.tenant_id).items()
+        if state in wanted and (not types or type_ in types)
+    )
+    return Total(n, exact=True)
+
+
 def _filtered(query: Select[Any], flt: TaskFilter, dialect: SqlDialect) -> Select[Any]:
     if flt.tenant_id is not None:
         query = query.where(tasks.c.tenant_id == flt.tenant_id)
@@ -143,19 +160,9 @@ class TaskOps(SqlBase):
             return self._count_all(flt)
 
         def work(conn: Connection) -> Total:
-            active = {s.value for s in states.ACTIVE_STATES}
-            wanted = {s.value for s in flt.states}
-            if wanted and wanted <= active and not (flt.ids or flt.words or _has_times(flt)):
-                # Active states only: the maintained counts answer in O(tenants x types).
-                types = set(flt.types)
-                n = sum(
-                    count
-                    for (_tenant, type_, state), count in counts.read(
-                        conn, tenant_id=flt.tenant_id
-                    ).items()
-                    if state in wanted and (not types or type_ in types)
-                )
-                return Total(n, exact=True)
+            maintained = _from_counts(conn, flt)
+            if maintained is not None:
+                return maintained
             if flt.words and self.dialect.search_window:
                 known = self._count_in_window(conn, flt, cap)
                 if known is not None:
@@ -173,6 +180,9 @@ class TaskOps(SqlBase):
         from the rows (a search through its index), stopped at the slow-read limit."""
 
         def work(conn: Connection) -> Total:
+            maintained = _from_counts(conn, flt)
+            if maintained is not None:
+                return maintained
             query = _filtered(select(func.count()).select_from(tasks), flt, self.dialect)
             return Total(int(conn.execute(query).scalar_one()), exact=True)
 
