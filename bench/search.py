@@ -16,6 +16,8 @@ timed ``--samples`` times, kinds and sizes interleaved:
 - ``everywhere``: "customer", a key of every payload (every row matches)
 - ``error``: "timeouterror", from last_error (one row in 20)
 - ``common+tenant+dead``: "invoice" with tenant= and state=dead
+- ``rare+tenant``: one order number with its task's tenant
+- ``error+dead``: "timeouterror" with state=dead, as the Dead letters page searches
 - ``count common`` / ``count rare``: GET /api/tasks/count's query for those
 
 On MySQL/MariaDB a search first reads the next rows of the list, then the index only if
@@ -178,7 +180,9 @@ class Searcher:
         kind, _, order_text = case.partition("|")
         order = TaskOrder(order_text) if order_text else TaskOrder.CREATED_DESC
 
-        rare = str(ORDER_BASE + self.rng.randrange(self.rows))
+        nth = self.rng.randrange(self.rows)
+        rare = str(ORDER_BASE + nth)
+        owner = self.tenants[nth % len(self.tenants)]  # as _row hands out tenants
         text, extra, count = {
             "rare": (rare, {}, False),
             "none": ("zzqxnomatchword", {}, False),
@@ -190,6 +194,8 @@ class Searcher:
                 {"tenant_id": self.rng.choice(self.tenants), "states": (TaskState.DEAD,)},
                 False,
             ),
+            "rare+tenant": (rare, {"tenant_id": owner}, False),
+            "error+dead": ("timeouterror", {"states": (TaskState.DEAD,)}, False),
             "count common": ("invoice", {}, True),
             "count rare": (rare, {}, True),
         }[kind]
@@ -275,7 +281,7 @@ def show(
 
 
 # The list kinds timed in every order (the newest-first table above has them all).
-ORDER_KINDS = ("rare", "none", "common", "error", "common+tenant+dead")
+ORDER_KINDS = ("rare", "none", "common", "error", "common+tenant+dead", "rare+tenant", "error+dead")
 ORDERS = ("-created", "created", "-run_at", "run_at", "-finished", "finished")
 ORDER_CASES = tuple(f"{kind}|{order}" for order in ORDERS for kind in ORDER_KINDS)
 
@@ -286,6 +292,8 @@ KINDS = (
     "everywhere",
     "error",
     "common+tenant+dead",
+    "rare+tenant",
+    "error+dead",
     "count common",
     "count rare",
 )

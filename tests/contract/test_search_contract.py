@@ -289,9 +289,17 @@ def test_every_order_pages_a_search_as_it_pages_the_plain_list(
     # Batches of exactly a page's rows, so that batches end inside runs of tied times.
     monkeypatch.setattr(search_scan, "SPARE", 0)
     queued = (TaskState.QUEUED,)
+    ended = (TaskState.SUCCEEDED, TaskState.DEAD)
+    filters = (
+        TaskFilter(),
+        TaskFilter(tenant_id=a),
+        TaskFilter(states=queued),
+        # Two states: ix_tasks_finished then hands out tied finish times by state first.
+        TaskFilter(tenant_id=a, states=ended),
+    )
     fell_back: set[TaskOrder] = set()
     for order in TaskOrder:
-        for flt in (TaskFilter(), TaskFilter(tenant_id=a), TaskFilter(states=queued)):
+        for flt in filters:
             plain = pages(store, flt, order, limit=100)
             expected = [i for i in plain if i in matching]
             if order.by_time and order.descending and not flt.states:
