@@ -5,7 +5,7 @@ only those still ``running`` with the attempt (and, for heartbeats, the owner) i
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -65,6 +65,10 @@ def _backlog(counted: int) -> int:
     around the store, before ``skiplock recount``) has a backlog of unknown depth: report
     it as deep, so it is never held to one task per claim."""
     return counted if counted > 0 else UNKNOWN_BACKLOG
+
+
+def _by_id(rows: Iterable[Any]) -> dict[int, Any]:
+    return {int(r.id): r for r in rows}
 
 
 def _attempt(held: dict[int, Any], task_id: int) -> int | None:
@@ -174,7 +178,7 @@ class WorkerOps(SqlBase):
     ) -> dict[int, Any]:
         """The rows among ``ids`` still running, locked: id -> (id, tenant_id, type,
         attempt, lease_owner)."""
-        return {int(r.id): r for r in self.dialect.lock_running(conn, ids, RUNNING, fold)}
+        return _by_id(self.dialect.lock_running(conn, ids, RUNNING, fold))
 
     def heartbeat(self, leases: Sequence[Lease], *, worker: str, lease_until: datetime) -> set[int]:
         if not leases:
@@ -236,8 +240,7 @@ class WorkerOps(SqlBase):
                 lease_until=lease_until,
                 fold=fold,
             )
-            running = {int(r.id): r for r in held}
-            accepted = self._write_completions(conn, completions, running, tally, fold)
+            accepted = self._write_completions(conn, completions, _by_id(held), tally, fold)
             claimed = self._record_claim(conn, rows, worker=worker, now=now, tally=tally, fold=fold)
             return accepted, claimed
 
