@@ -18,6 +18,7 @@ timed ``--samples`` times, kinds and sizes interleaved:
 - ``common+tenant+dead``: "invoice" with tenant= and state=dead
 - ``rare+tenant``: one order number with its task's tenant
 - ``error+dead``: "timeouterror" with state=dead, as the Dead letters page searches
+- ``common+type``: "invoice" with one type (a fifth of the rows)
 - ``count common`` / ``count rare``: GET /api/tasks/count's query for those
 
 On MySQL/MariaDB a search first reads the next rows of the list, then the index only if
@@ -196,6 +197,7 @@ class Searcher:
             ),
             "rare+tenant": (rare, {"tenant_id": owner}, False),
             "error+dead": ("timeouterror", {"states": (TaskState.DEAD,)}, False),
+            "common+type": ("invoice", {"types": (TYPES[0],)}, False),
             "count common": ("invoice", {}, True),
             "count rare": (rare, {}, True),
         }[kind]
@@ -281,7 +283,16 @@ def show(
 
 
 # The list kinds timed in every order (the newest-first table above has them all).
-ORDER_KINDS = ("rare", "none", "common", "error", "common+tenant+dead", "rare+tenant", "error+dead")
+ORDER_KINDS = (
+    "rare",
+    "none",
+    "common",
+    "error",
+    "common+tenant+dead",
+    "rare+tenant",
+    "error+dead",
+    "common+type",
+)
 ORDERS = ("-created", "created", "-run_at", "run_at", "-finished", "finished")
 ORDER_CASES = tuple(f"{kind}|{order}" for order in ORDERS for kind in ORDER_KINDS)
 
@@ -294,6 +305,7 @@ KINDS = (
     "common+tenant+dead",
     "rare+tenant",
     "error+dead",
+    "common+type",
     "count common",
     "count rare",
 )

@@ -69,13 +69,12 @@ def served(order: TaskOrder, flt: TaskFilter) -> bool:
     """Whether an index hands out the rows of ``flt`` in ``order`` so that the first n
     of them cost about n rows read. Run time: with at most a tenant and one state
     (ix_tasks_run, ix_tasks_tenant_run, ix_tasks_due, ix_tasks_state_tenant). Finish
-    time: with a tenant and any states, which ix_tasks_finished holds, so that the
-    window finds the rows that pass them in the index alone (search_scan.finished_ids)."""
-    rest = dataclasses.replace(flt, words=(), tenant_id=None, states=())
+    time: any filter; ix_tasks_finished holds the tenant and states, so the window
+    finds the rows that pass them in the index alone and tests the rest of the filter
+    on those rows (search_scan.finished_ids)."""
     if order in (TaskOrder.RUN_DESC, TaskOrder.RUN_ASC):
+        rest = dataclasses.replace(flt, words=(), tenant_id=None, states=())
         return len(flt.states) <= 1 and rest == TaskFilter()
-    if order in (TaskOrder.FINISHED_DESC, TaskOrder.FINISHED_ASC):
-        return rest == TaskFilter()
     return True
 
 

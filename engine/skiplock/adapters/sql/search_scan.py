@@ -128,25 +128,30 @@ def finished_ids(
     conn: Connection,
     flt: TaskFilter,
     ids_only: Select[Any],
+    in_index: Select[Any],
     order: TaskOrder,
     *,
     cursor: int | PageKey | None,
     want: int,
 ) -> list[int] | None:
     """Up to ``want`` ids of a search page in a finish-time order after ``cursor``, read
-    from the next ``WINDOW`` or so finished rows that pass the other filters; None when
-    those cannot tell. ix_tasks_finished holds (finished_at, state, tenant_id, id):
-    where a batch of the window ends is found in the index alone, and the batch is read
-    as a range of it without ORDER BY, so that MariaDB tests the tenant and states in
-    the index (index condition pushdown, which it does not do on a descending scan) and
-    reads only the rows that pass them. Batches double until the page is full; each
-    ends after a whole run of tied times, so what was read is a prefix of the order."""
+    from the next ``WINDOW`` or so finished rows that pass the filters of ``in_index``
+    (the tenant and states, which ix_tasks_finished holds); None when those cannot
+    tell. ``ids_only`` has every other filter too. Where a batch of the window ends is
+    found in the index alone, and the batch is read as a range of it without ORDER BY,
+    so that MariaDB tests the tenant and states in the index (index condition pushdown,
+    which it does not do on a descending scan) and reads only the rows that pass them;
+    a type or a creation window is tested on those rows. Batches double until the page
+    is full; each ends after a whole run of tied times, so what was read is a prefix of
+    the order."""
     column = ORDER_COLUMN[order]
     desc = order.descending
     hint = "FORCE INDEX (ix_tasks_finished)"
-    rest = ordered(ids_only, order, cursor).order_by(None)
+    rest = ordered(in_index, order, cursor).order_by(None)
     rest = rest.with_hint(tasks, hint, dialect_name="mysql")
-    words = rest.add_columns(_PAYLOAD, _ERROR, column).where(_mentions(flt.words))
+    words = ordered(ids_only, order, cursor).order_by(None)
+    words = words.with_hint(tasks, hint, dialect_name="mysql")
+    words = words.add_columns(_PAYLOAD, _ERROR, column).where(_mentions(flt.words))
     found: list[int] = []
     read, size = 0, want + SPARE
     while True:
@@ -181,15 +186,18 @@ def window_rows(
     *,
     cursor: int | PageKey | None,
     want: int,
+    in_index: Select[Any],
 ) -> list[Row[Any]] | None:
     """Up to ``want`` rows of a search page in ``order`` after ``cursor`` read from the
     window, or None when the window cannot tell and the index must answer. An order no
     index serves (ordering.served) goes to the index at once: finding its window would
-    sort every row."""
+    sort every row. ``ids_only`` is ``select(id)`` with every filter but the search,
+    ``in_index`` with only the tenant and states (finished_ids)."""
     if not (WINDOW and served(order, flt)):
         return None
-    if order in (TaskOrder.FINISHED_DESC, TaskOrder.FINISHED_ASC) and (flt.tenant_id or flt.states):
-        found = finished_ids(conn, flt, ids_only, order, cursor=cursor, want=want)
+    finish = order in (TaskOrder.FINISHED_DESC, TaskOrder.FINISHED_ASC)
+    if finish and without_search(flt) != TaskFilter():
+        found = finished_ids(conn, flt, ids_only, in_index, order, cursor=cursor, want=want)
         if found is None:
             return None
         ids = found

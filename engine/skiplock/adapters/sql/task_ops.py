@@ -199,7 +199,11 @@ class TaskOps(SqlBase):
         if not (flt.words and self.dialect.search_window):
             return None
         ids_only = _filtered(select(tasks.c.id), without_search(flt), self.dialect)
-        return search_scan.window_rows(conn, flt, ids_only, order, cursor=cursor, want=want)
+        indexed = TaskFilter(tenant_id=flt.tenant_id, states=flt.states)
+        in_index = _filtered(select(tasks.c.id), indexed, self.dialect)
+        return search_scan.window_rows(
+            conn, flt, ids_only, order, cursor=cursor, want=want, in_index=in_index
+        )
 
     def _count_in_window(self, conn: Connection, flt: TaskFilter, cap: int) -> Total | None:
         ids_only = _filtered(select(tasks.c.id), without_search(flt), self.dialect)
